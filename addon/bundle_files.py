@@ -1,0 +1,120 @@
+"""Writing a conditioning bundle folder safely. Pure Python: no bpy.
+
+A bundle is built in a hidden temporary sibling of its destination and only moved into place when
+complete, so readers never see half a bundle and a failed or cancelled render leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from .image_files import encode_exr_float, encode_png_gray16
+
+SCHEMA = "neural_previs.bundle/1"
+SHOT_FILE = "shot.json"
+CAMERA_PATH_FILE = "camera.txt"
+DEPTH_FOLDER = "depth"
+MASK_FOLDER = "mask"
+
+
+class BundleLocationError(ValueError):
+    """The destination folder cannot receive a bundle."""
+
+
+def frame_file_stem(frame: int) -> str:
+    return f"{frame:06d}"
+
+
+def check_destination(directory: str) -> Path:
+    """Resolve and check a destination folder before any rendering starts; raise with a one-line reason."""
+    if not directory or not directory.strip():
+        raise BundleLocationError("No output folder given; choose a folder for the conditioning bundle")
+    target = Path(directory).expanduser().absolute()
+    if target.exists() and not target.is_dir():
+        raise BundleLocationError(f"'{target}' is a file, not a folder; choose a folder for the bundle")
+    if target.is_dir() and any(target.iterdir()) and not (target / SHOT_FILE).is_file():
+        raise BundleLocationError(f"'{target}' is not empty and holds no bundle; choose an empty folder or an earlier bundle to replace")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BundleLocationError(f"Cannot create '{parent}' ({error.strerror}); choose a writable folder") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BundleLocationError(f"'{parent}' is not writable; choose a writable folder")
+    return target
+
+
+class BundleWriter:
+    """Collects a bundle's files in a temporary sibling folder, encoding images on worker threads."""
+
+    _MAX_PENDING_WRITES = 8
+
+    def __init__(self, destination: Path):
+        self.destination = destination
+        try:
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
+        except OSError as error:
+            raise BundleLocationError(f"Cannot write in '{destination.parent}' ({error.strerror}); choose a writable folder") from None
+        (self.staging / DEPTH_FOLDER).mkdir()
+        (self.staging / MASK_FOLDER).mkdir()
+        # Encoding is numpy + zlib, which release the GIL: two threads overlap it with the next frame's drawing.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neural_previs_bundle")
+        self._pending: list[Future] = []
+
+    def add_frame(self, frame: int, depth, ids) -> dict:
+        """Queue a frame's depth and mask; returns their paths relative to the bundle."""
+        stem = frame_file_stem(frame)
+        depth_path = f"{DEPTH_FOLDER}/{stem}.exr"
+        mask_path = f"{MASK_FOLDER}/{stem}.png"
+        while len(self._pending) >= self._MAX_PENDING_WRITES:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(_write_bytes, self.staging / depth_path, encode_exr_float, depth))
+        self._pending.append(self._pool.submit(_write_bytes, self.staging / mask_path, encode_png_gray16, ids))
+        return {"depth": depth_path, "mask": mask_path}
+
+    def finish(self, shot: dict, camera_path_lines: list[str]) -> Path:
+        """Wait for the images, write the metadata, and move the bundle into place (replacing an earlier bundle)."""
+        try:
+            for future in self._pending:
+                future.result()
+            self._pending.clear()
+            (self.staging / CAMERA_PATH_FILE).write_text("\n".join(camera_path_lines) + "\n", encoding="utf-8")
+            (self.staging / SHOT_FILE).write_text(json.dumps(shot, indent=1) + "\n", encoding="utf-8")
+            self._publish()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+        return self.destination
+
+    def _publish(self) -> None:
+        target = self.destination
+        previous = None
+        if target.is_dir():
+            if any(target.iterdir()):
+                previous = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
+                target.rename(previous)
+            else:
+                target.rmdir()
+        self.staging.rename(target)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _write_bytes(path: Path, encode, image) -> None:
+    path.write_bytes(encode(image))

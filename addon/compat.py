@@ -1,0 +1,18 @@
+"""Differences between the Blender versions Neural Previs supports (4.2 LTS to 5.0), in one place."""
+
+import bpy
+
+BLENDER_VERSION = bpy.app.version
+
+
+def set_multilayer_exr(image_settings: bpy.types.ImageFormatSettings) -> None:
+    """Multilayer OpenEXR output: 5.0 chooses it through media_type, earlier versions through file_format."""
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "MULTI_LAYER_IMAGE"
+    image_settings.file_format = "OPEN_EXR_MULTILAYER"
+
+
+def sequencer_strips(scene: bpy.types.Scene):
+    """The top-level VSE strip collection: `sequences` up to 4.3, `strips` from 4.4 (the only name in 5.0)."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    return editor.strips if hasattr(editor, "strips") else editor.sequences

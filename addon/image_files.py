@@ -1,0 +1,101 @@
+"""Writers for the bundle's image files: one-channel float32 OpenEXR and 16-bit greyscale PNG.
+
+Pure numpy + zlib, because Blender's Python has neither OpenEXR nor an image library and we must not
+install packages into it. Both follow the published file specifications; tests read the output back
+with the reference OpenEXR bindings and Pillow.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+_EXR_MAGIC = 20000630
+_EXR_VERSION = 2  # single-part scanline file, no flags
+_EXR_FLOAT = 2
+_EXR_ZIP_COMPRESSION = 3
+_EXR_LINES_PER_ZIP_BLOCK = 16
+
+
+def _exr_attribute(name: str, type_name: str, value: bytes) -> bytes:
+    return name.encode() + b"\0" + type_name.encode() + b"\0" + struct.pack("<i", len(value)) + value
+
+
+def _exr_header(width: int, height: int, channel: str) -> bytes:
+    channels = channel.encode() + b"\0" + struct.pack("<iB3xii", _EXR_FLOAT, 0, 1, 1) + b"\0"
+    window = struct.pack("<iiii", 0, 0, width - 1, height - 1)
+    return b"".join(
+        [
+            struct.pack("<ii", _EXR_MAGIC, _EXR_VERSION),
+            _exr_attribute("channels", "chlist", channels),
+            _exr_attribute("compression", "compression", bytes([_EXR_ZIP_COMPRESSION])),
+            _exr_attribute("dataWindow", "box2i", window),
+            _exr_attribute("displayWindow", "box2i", window),
+            _exr_attribute("lineOrder", "lineOrder", bytes([0])),
+            _exr_attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
+            _exr_attribute("screenWindowCenter", "v2f", struct.pack("<ff", 0.0, 0.0)),
+            _exr_attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
+            b"\0",
+        ]
+    )
+
+
+def _exr_zip_block(raw: bytes) -> bytes:
+    """OpenEXR ZIP: interleave even/odd bytes, delta-predict, deflate; store raw when that is not smaller."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    reordered = np.concatenate([data[0::2], data[1::2]])
+    predicted = reordered.copy()
+    predicted[1:] = ((reordered[1:].astype(np.int16) - reordered[:-1].astype(np.int16) + 128) & 0xFF).astype(np.uint8)
+    packed = zlib.compress(predicted.tobytes(), 4)
+    return packed if len(packed) < len(raw) else raw
+
+
+def encode_exr_float(image: np.ndarray, channel: str = "Z") -> bytes:
+    """A one-channel float32 OpenEXR file (ZIP compression, rows top to bottom) as bytes."""
+    pixels = np.ascontiguousarray(image, dtype="<f4")
+    if pixels.ndim != 2 or pixels.size == 0:
+        raise ValueError(f"expected a non-empty 2-D image, got shape {pixels.shape}")
+    height, width = pixels.shape
+    header = _exr_header(width, height, channel)
+    blocks = []
+    for y in range(0, height, _EXR_LINES_PER_ZIP_BLOCK):
+        data = _exr_zip_block(pixels[y : y + _EXR_LINES_PER_ZIP_BLOCK].tobytes())
+        blocks.append(struct.pack("<ii", y, len(data)) + data)
+    offsets = []
+    position = len(header) + 8 * len(blocks)
+    for block in blocks:
+        offsets.append(position)
+        position += len(block)
+    return header + struct.pack(f"<{len(offsets)}Q", *offsets) + b"".join(blocks)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png_gray16(image: np.ndarray) -> bytes:
+    """A 16-bit greyscale PNG (no interlace, filter 'Up' on every row) as bytes."""
+    pixels = np.asarray(image)
+    if pixels.ndim != 2 or pixels.size == 0:
+        raise ValueError(f"expected a non-empty 2-D image, got shape {pixels.shape}")
+    if pixels.min() < 0 or pixels.max() > 0xFFFF:
+        raise ValueError("16-bit PNG values must lie in 0..65535")
+    height, width = pixels.shape
+    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * 2)
+    # 'Up' filtering turns the large flat areas of id masks into zero runs that deflate well.
+    up = rows.copy()
+    up[1:] = rows[1:] - rows[:-1]
+    filtered = np.empty((height, width * 2 + 1), dtype=np.uint8)
+    filtered[:, 0] = 2
+    filtered[:, 1:] = up
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", ihdr),
+            _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)),
+            _png_chunk(b"IEND", b""),
+        ]
+    )

@@ -1,0 +1,133 @@
+"""Scenes the Blender tests build from nothing, each exercising what the bundle must get exactly right."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+from mathutils import Vector
+
+
+def link(scene, obj, collection=None):
+    (collection or scene.collection).objects.link(obj)
+    return obj
+
+
+def add_camera(scene, name="Camera", location=(7.0, -7.0, 4.0), target=(0.0, 0.0, 0.5), lens=35.0, make_active=True):
+    camera = link(scene, bpy.data.objects.new(name, bpy.data.cameras.new(name)))
+    camera.data.lens = lens
+    camera.location = location
+    look_at(camera, target)
+    if make_active:
+        scene.camera = camera
+    return camera
+
+
+def look_at(obj, target):
+    direction = Vector(target) - obj.location
+    obj.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
+
+
+def mesh_object(scene, name, vertices, faces, location=(0, 0, 0), collection=None):
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices, [], faces)
+    mesh.update()
+    obj = link(scene, bpy.data.objects.new(name, mesh), collection)
+    obj.location = location
+    return obj
+
+
+def box(scene, name, location, size=(1, 1, 1), collection=None):
+    sx, sy, sz = (s / 2 for s in size)
+    vertices = [(x * sx, y * sy, z * sz) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    return mesh_object(scene, name, vertices, faces, location, collection)
+
+
+def uv_sphere(scene, name, location, radius=0.5, segments=24, rings=12, collection=None):
+    vertices = [(0, 0, radius)]
+    for ring in range(1, rings):
+        theta = math.pi * ring / rings
+        for segment in range(segments):
+            phi = 2 * math.pi * segment / segments
+            vertices.append((radius * math.sin(theta) * math.cos(phi), radius * math.sin(theta) * math.sin(phi), radius * math.cos(theta)))
+    vertices.append((0, 0, -radius))
+    faces = [(0, 1 + s, 1 + (s + 1) % segments) for s in range(segments)]
+    for ring in range(rings - 2):
+        a, b = 1 + ring * segments, 1 + (ring + 1) * segments
+        faces += [(a + s, b + s, b + (s + 1) % segments, a + (s + 1) % segments) for s in range(segments)]
+    last = len(vertices) - 1
+    base = 1 + (rings - 2) * segments
+    faces += [(base + s, last, base + (s + 1) % segments) for s in range(segments)]
+    return mesh_object(scene, name, vertices, faces, location, collection)
+
+
+def floor(scene, name="Floor", size=20.0):
+    s = size / 2
+    return mesh_object(scene, name, [(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [(0, 1, 2, 3)])
+
+
+def instance_on_points_modifier(obj, instanced_object, grid_size=3.0, vertices=3):
+    """A geometry-nodes modifier that replaces obj's geometry with instances of another object on a grid."""
+    tree = bpy.data.node_groups.new(f"{obj.name}_scatter", "GeometryNodeTree")
+    tree.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    output = nodes.new("NodeGroupOutput")
+    grid = nodes.new("GeometryNodeMeshGrid")
+    grid.inputs["Size X"].default_value = grid_size
+    grid.inputs["Size Y"].default_value = grid_size
+    grid.inputs["Vertices X"].default_value = vertices
+    grid.inputs["Vertices Y"].default_value = vertices
+    info = nodes.new("GeometryNodeObjectInfo")
+    info.inputs["Object"].default_value = instanced_object
+    info.transform_space = "ORIGINAL"
+    scatter = nodes.new("GeometryNodeInstanceOnPoints")
+    links.new(grid.outputs["Mesh"], scatter.inputs["Points"])
+    links.new(info.outputs["Geometry"], scatter.inputs["Instance"])
+    links.new(scatter.outputs["Instances"], output.inputs[0])
+    modifier = obj.modifiers.new("Scatter", "NODES")
+    modifier.node_group = tree
+    return modifier
+
+
+def exactness_scene(scene):
+    """Modifiers, animation, a collection instance, geometry-nodes instances and a 1001-based dollying camera."""
+    scene.render.resolution_x, scene.render.resolution_y = 160, 90
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end, scene.frame_step = 1001, 1006, 1
+    floor(scene)
+
+    walls = box(scene, "Wall", (0, 4, 1.5), (8, 0.3, 3))
+    walls.modifiers.new("Repeat", "ARRAY").count = 2
+
+    bevelled = box(scene, "Table", (-1.5, 0.5, 0.5), (1.6, 1.0, 1.0))
+    bevelled.modifiers.new("Bevel", "BEVEL").width = 0.1
+    subdivided = box(scene, "Pouf", (1.8, -0.8, 0.35), (0.7, 0.7, 0.7))
+    subdivided.modifiers.new("Smooth", "SUBSURF").levels = 2
+
+    walker = uv_sphere(scene, "Walker", (-2.0, -1.5, 0.6), radius=0.6)
+    walker.keyframe_insert("location", frame=1001)
+    walker.location = (1.0, -2.0, 0.6)
+    walker.keyframe_insert("location", frame=1006)
+
+    props = bpy.data.collections.new("Props")  # not linked to the scene: only seen through the instance
+    box(scene, "PropCrate", (0, 0, 0.25), (0.5, 0.5, 0.5), collection=props)
+    uv_sphere(scene, "PropBall", (0.6, 0, 0.3), radius=0.3, collection=props)
+    shelf = link(scene, bpy.data.objects.new("ShelfInstance", None))
+    shelf.instance_type = "COLLECTION"
+    shelf.instance_collection = props
+    shelf.location = (2.2, 1.8, 0.0)
+    shelf.rotation_euler = (0, 0, 0.4)
+
+    pebble = uv_sphere(scene, "Pebble", (0, 0, -50), radius=0.15, segments=8, rings=4)
+    pebble.hide_render = True  # only its instances are seen
+    scatter = box(scene, "Scatter", (-2.5, 2.0, 0.15), (0.1, 0.1, 0.1))
+    instance_on_points_modifier(scatter, pebble, grid_size=1.5, vertices=3)
+
+    camera = add_camera(scene, location=(6.5, -7.5, 3.5), target=(0, 0, 0.6), lens=28)
+    camera.data.shift_x, camera.data.shift_y = 0.07, -0.04
+    camera.keyframe_insert("location", frame=1001)
+    camera.location = (5.0, -8.0, 3.0)
+    camera.keyframe_insert("location", frame=1006)
+    return scene

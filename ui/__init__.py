@@ -1,0 +1,15 @@
+"""Panels and preferences drawing of Neural Previs."""
+
+from . import panel
+
+_MODULES = (panel,)
+
+
+def register():
+    for module in _MODULES:
+        module.register()
+
+
+def unregister():
+    for module in reversed(_MODULES):
+        module.unregister()
