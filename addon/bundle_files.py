@@ -31,8 +31,14 @@ def frame_file_stem(frame: int) -> str:
     return f"{frame:06d}"
 
 
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_destination(directory: str) -> Path:
-    """Resolve and check a destination folder before any rendering starts; raise with a one-line reason."""
+    """Resolve and check a destination folder before any rendering starts; raise with a one-line reason. Writes nothing."""
     if not directory or not directory.strip():
         raise BundleLocationError("No output folder given; choose a folder for the conditioning bundle")
     target = Path(directory).expanduser().absolute()
@@ -40,13 +46,11 @@ def check_destination(directory: str) -> Path:
         raise BundleLocationError(f"'{target}' is a file, not a folder; choose a folder for the bundle")
     if target.is_dir() and any(target.iterdir()) and not (target / SHOT_FILE).is_file():
         raise BundleLocationError(f"'{target}' is not empty and holds no bundle; choose an empty folder or an earlier bundle to replace")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BundleLocationError(f"Cannot create '{parent}' ({error.strerror}); choose a writable folder") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise BundleLocationError(f"'{parent}' is not writable; choose a writable folder")
+    existing = _nearest_existing(target.parent)
+    if not existing.is_dir():
+        raise BundleLocationError(f"'{existing}' is a file, so '{target}' cannot be created; choose a writable folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BundleLocationError(f"'{existing}' is not writable; choose a writable folder")
     return target
 
 
@@ -57,9 +61,11 @@ class BundleWriter:
 
     def __init__(self, destination: Path):
         self.destination = destination
+        self._created_parents = _make_parents(destination.parent)
         try:
             self.staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
         except OSError as error:
+            _remove_empty(self._created_parents)
             raise BundleLocationError(f"Cannot write in '{destination.parent}' ({error.strerror}); choose a writable folder") from None
         (self.staging / DEPTH_FOLDER).mkdir()
         (self.staging / MASK_FOLDER).mkdir()
@@ -114,6 +120,30 @@ class BundleWriter:
         self._pool.shutdown(wait=True)
         self._pending.clear()
         shutil.rmtree(self.staging, ignore_errors=True)
+        _remove_empty(self._created_parents)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create a folder and its missing parents; return the ones created, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except OSError as error:
+            _remove_empty([p for p in missing if p.exists()])
+            raise BundleLocationError(f"Cannot create '{path}' ({error.strerror}); choose a writable folder") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _write_bytes(path: Path, encode, image) -> None:

@@ -1,0 +1,62 @@
+"""Bundle folders appear complete or not at all, and never replace something that is not a bundle."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neural_previs.addon.bundle_files import BundleLocationError, BundleWriter, check_destination
+
+
+def write_bundle(destination, frames=(1, 2)):
+    writer = BundleWriter(check_destination(str(destination)))
+    records = [writer.add_frame(f, np.full((4, 5), float(f), np.float32), np.full((4, 5), f, np.uint16)) for f in frames]
+    return writer, records
+
+
+def test_bundle_appears_only_when_finished(tmp_path):
+    destination = tmp_path / "shots" / "bundle"
+    writer, records = write_bundle(destination)
+    assert not destination.exists()
+    writer.finish({"schema": "x", "frames": records}, ["shot", "row"])
+    assert sorted(p.name for p in destination.iterdir()) == ["camera.txt", "depth", "mask", "shot.json"]
+    assert json.loads((destination / "shot.json").read_text())["frames"][1]["depth"] == "depth/000002.exr"
+    assert [p.name for p in destination.parent.iterdir()] == ["bundle"]  # no staging folders left
+
+
+def test_abort_leaves_nothing(tmp_path):
+    writer, _ = write_bundle(tmp_path / "bundle")
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_earlier_bundle_is_replaced_whole(tmp_path):
+    destination = tmp_path / "bundle"
+    writer, records = write_bundle(destination, frames=(1, 2, 3))
+    writer.finish({"frames": records}, ["a"])
+    writer, records = write_bundle(destination, frames=(7,))
+    writer.finish({"frames": records}, ["b"])
+    assert sorted(p.name for p in (destination / "depth").iterdir()) == ["000007.exr"]
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_a_folder_with_other_files_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(BundleLocationError, match="not empty"):
+        check_destination(str(tmp_path))
+
+
+def test_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(BundleLocationError, match="is a file"):
+        check_destination(str(tmp_path / "f"))
+
+
+@pytest.mark.parametrize("below", ["a_file", "/proc"])
+def test_an_unwritable_location_is_refused(tmp_path, below):
+    # Tests run as root in CI, where permission bits do not stop writes: use places nobody can write.
+    if below == "a_file":
+        (tmp_path / "a_file").write_text("x")
+        below = tmp_path / "a_file"
+    with pytest.raises(BundleLocationError, match="choose a writable folder"):
+        BundleWriter(check_destination(f"{below}/shots/bundle"))
