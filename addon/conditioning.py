@@ -76,6 +76,7 @@ class ConditioningRender:
         self._world_to_cams: list[np.ndarray] = []
         self._near = np.inf
         self._far = 0.0
+        self._static_triangles = {}
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -143,7 +144,7 @@ class ConditioningRender:
         except UnsupportedCamera as error:
             raise ConditioningError(f"Frame {frame}: {error}") from None
         near, far = camera_eval.data.clip_start, camera_eval.data.clip_end
-        geometry = collect_frame_geometry(depsgraph, self.owner_ids.keys())
+        geometry = collect_frame_geometry(depsgraph, self.owner_ids.keys(), self._static_triangles)
         depth, ids = self._rasterizer.render(geometry, self.owner_ids, K, world_to_cam, near, far)
         visible = np.isfinite(depth)
         if visible.any():

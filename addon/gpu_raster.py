@@ -112,12 +112,14 @@ class DepthIdRasterizer:
         ensure_gpu_ready()
         self.width, self.height = width, height
         self._shader = _create_shader()
+        self._static_batches = {}  # GPU copies of static meshes, uploaded once per render
         try:
             self._offscreen = gpu.types.GPUOffScreen(width, height, format="RGBA32F")
         except Exception as error:  # the GPU module raises plain Exceptions for size limits
             raise GPUUnavailable(f"Cannot allocate a {width}x{height} float offscreen target ({error}); lower the resolution") from None
 
     def free(self) -> None:
+        self._static_batches.clear()
         if self._offscreen is not None:
             self._offscreen.free()
             self._offscreen = None
@@ -126,10 +128,14 @@ class DepthIdRasterizer:
         """Planar depth (H, W) float32 with +inf background, and ids (H, W) uint16 with 0 background; row 0 on top."""
         projection = opengl_projection(K, self.width, self.height, near, far)
         world_to_clip = projection @ world_to_cam
-        batches = {
-            key: batch_for_shader(self._shader, "TRIS", {"position": triangles.positions}, indices=triangles.indices)
-            for key, triangles in geometry.meshes.items()
-        }
+        batches = {}
+        for key, triangles in geometry.meshes.items():
+            batch = self._static_batches.get(key)
+            if batch is None:
+                batch = batch_for_shader(self._shader, "TRIS", {"position": triangles.positions}, indices=triangles.indices)
+                if geometry.is_static(key):
+                    self._static_batches[key] = batch
+            batches[key] = batch
         shader = self._shader
         with self._offscreen.bind():
             framebuffer = gpu.state.active_framebuffer_get()
@@ -145,11 +151,12 @@ class DepthIdRasterizer:
                 shader.uniform_float("model_to_depth", (world_to_cam @ object_to_world)[2].tolist())
                 shader.uniform_float("object_id", float(owner_ids[owner_name]))
                 batches[key].draw(shader)
-            pixels = framebuffer.read_color(0, 0, self.width, self.height, 4, 0, "FLOAT")
+            pixels = framebuffer.read_color(0, 0, self.width, self.height, 2, 0, "FLOAT")
             gpu.state.depth_test_set("NONE")
             gpu.state.depth_mask_set(False)
         # The Buffer's numpy view has reversed strides; 'K' order walks it in memory order (rows bottom-up).
-        rgba = np.asarray(pixels).ravel(order="K").reshape(self.height, self.width, 4)[::-1]
-        ids = rgba[..., 1].astype(np.uint16)
-        depth = np.where(ids > 0, rgba[..., 0], np.float32(np.inf)).astype(np.float32)
+        depth_id = np.asarray(pixels).ravel(order="K").reshape(self.height, self.width, 2)[::-1]
+        ids = depth_id[..., 1].astype(np.uint16)
+        depth = depth_id[..., 0].copy()
+        depth[ids == 0] = np.inf
         return depth, ids

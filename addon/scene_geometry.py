@@ -26,13 +26,41 @@ class Triangles:
     indices: np.ndarray  # (M, 3) int32
 
 
+MeshKey = tuple  # ("static", original mesh pointer) or ("frame", evaluated data pointer)
+
+
 @dataclass
 class FrameGeometry:
     """Everything to draw for one frame: shared triangle sets and their placed instances."""
 
-    meshes: dict[int, Triangles] = field(default_factory=dict)
+    meshes: dict[MeshKey, Triangles] = field(default_factory=dict)
     # (mesh key, owner name, 4x4 object-to-world)
-    instances: list[tuple[int, str, np.ndarray]] = field(default_factory=list)
+    instances: list[tuple[MeshKey, str, np.ndarray]] = field(default_factory=list)
+
+    @staticmethod
+    def is_static(key: MeshKey) -> bool:
+        """Static keys name the same triangles on every frame of a render."""
+        return key[0] == "static"
+
+
+_RIGID_PARENT_TYPES = {"OBJECT", "BONE", "VERTEX", "VERTEX_3"}
+
+
+def _static_mesh_key(obj_eval: bpy.types.Object) -> MeshKey | None:
+    """A key for meshes whose evaluated triangles equal their original data on every frame, else None.
+
+    Only plain meshes qualify: no modifiers, no shape keys, no animated mesh data, no deforming parent.
+    Anything else is evaluated again on each frame.
+    """
+    original = obj_eval.original
+    if original.type != "MESH" or original.modifiers or original.mode != "OBJECT":
+        return None
+    mesh = original.data
+    if mesh is None or mesh.shape_keys is not None or mesh.animation_data is not None:
+        return None
+    if original.parent is not None and original.parent_type not in _RIGID_PARENT_TYPES:
+        return None
+    return ("static", mesh.as_pointer())
 
 
 def _render_hidden_collections(scene: bpy.types.Scene) -> set[str]:
@@ -101,8 +129,11 @@ def _matrix(m) -> np.ndarray:
     return np.array(m, dtype=np.float64).reshape(4, 4)
 
 
-def collect_frame_geometry(depsgraph: bpy.types.Depsgraph, owners: set[str]) -> FrameGeometry:
-    """Triangles of every visible instance in the evaluated depsgraph whose owner is in `owners`."""
+def collect_frame_geometry(depsgraph: bpy.types.Depsgraph, owners: set[str], static_cache: dict[MeshKey, Triangles]) -> FrameGeometry:
+    """Triangles of every visible instance in the evaluated depsgraph whose owner is in `owners`.
+
+    `static_cache` keeps the triangles of static meshes from frame to frame of one render.
+    """
     frame = FrameGeometry()
     for instance in depsgraph.object_instances:
         obj_eval = instance.object
@@ -113,11 +144,17 @@ def collect_frame_geometry(depsgraph: bpy.types.Depsgraph, owners: set[str]) -> 
         if owner_name not in owners:
             continue
         # Instances of one mesh share a key, so the GPU gets each triangle set once per frame.
-        key = obj_eval.data.as_pointer() if obj_eval.type == "MESH" else obj_eval.as_pointer()
+        key = _static_mesh_key(obj_eval) if obj_eval.type == "MESH" else None
+        if key is None:
+            key = ("frame", obj_eval.data.as_pointer() if obj_eval.type == "MESH" else obj_eval.as_pointer())
         if key not in frame.meshes:
-            triangles = _triangles_of_object(obj_eval)
+            triangles = static_cache.get(key) if FrameGeometry.is_static(key) else None
             if triangles is None:
-                continue
+                triangles = _triangles_of_object(obj_eval)
+                if triangles is None:
+                    continue
+                if FrameGeometry.is_static(key):
+                    static_cache[key] = triangles
             frame.meshes[key] = triangles
         frame.instances.append((key, owner_name, _matrix(instance.matrix_world)))
     return frame

@@ -111,6 +111,25 @@ def exactness_scene(scene):
     walker.location = (1.0, -2.0, 0.6)
     walker.keyframe_insert("location", frame=1006)
 
+    # Deformed on every frame: a shape key and a modifier, both animated.
+    blob = box(scene, "Blob", (0.2, 1.2, 0.5), (0.8, 0.8, 0.8))
+    blob.shape_key_add(name="Basis")
+    raised = blob.shape_key_add(name="Raised")
+    for vertex in raised.data:
+        if vertex.co.z > 0:
+            vertex.co.z += 0.8
+    raised.value = 0.0
+    raised.keyframe_insert("value", frame=1001)
+    raised.value = 1.0
+    raised.keyframe_insert("value", frame=1006)
+    twist = box(scene, "Twister", (-0.6, 2.4, 0.8), (0.4, 0.4, 1.6))
+    deform = twist.modifiers.new("Twist", "SIMPLE_DEFORM")
+    deform.deform_method = "TWIST"
+    deform.angle = 0.0
+    deform.keyframe_insert("angle", frame=1001)
+    deform.angle = 1.5
+    deform.keyframe_insert("angle", frame=1006)
+
     props = bpy.data.collections.new("Props")  # not linked to the scene: only seen through the instance
     box(scene, "PropCrate", (0, 0, 0.25), (0.5, 0.5, 0.5), collection=props)
     uv_sphere(scene, "PropBall", (0.6, 0, 0.3), radius=0.3, collection=props)

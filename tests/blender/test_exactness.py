@@ -42,7 +42,7 @@ def test_depth_and_masks_match_ray_casts(empty_scene, tmp_path):
     assert [f["frame"] for f in shot["frames"]] == list(range(1001, 1007))
     names = {o["name"] for o in shot["objects"]}
     # Instances belong to the objects that make them; the hidden source object is not in the shot.
-    assert {"ShelfInstance", "Scatter", "Walker", "Wall", "Table", "Pouf", "Floor"} <= names
+    assert {"ShelfInstance", "Scatter", "Walker", "Wall", "Table", "Pouf", "Floor", "Blob", "Twister"} <= names
     assert not names & {"Pebble", "PropCrate", "PropBall", "Camera"}
     seen = set()
     for record, ids in compare_with_raycast(scene, bundle, shot):

@@ -1,0 +1,1 @@
+"""Developer-side scripts: the demo scene, a Blender session with the built extension installed, the contact sheet."""

@@ -1,0 +1,58 @@
+"""A contact sheet of a bundle: inverse depth (near = white, one range for the whole shot) beside the id masks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+from PIL import Image, ImageDraw
+
+
+def _inverse_depth_image(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    inverse = np.where(np.isfinite(depth), 1.0 / np.maximum(depth, 1e-9), 0.0)
+    low, high = 1.0 / far, 1.0 / near
+    scaled = np.clip((inverse - low) / max(high - low, 1e-12), 0.0, 1.0)
+    scaled[~np.isfinite(depth)] = 0.0
+    return (scaled * 255).astype(np.uint8)
+
+
+def _id_colours(ids: np.ndarray) -> np.ndarray:
+    # A fixed pseudo-random colour per id (golden-ratio hues), black background.
+    palette = np.zeros((int(ids.max()) + 1, 3), dtype=np.uint8)
+    for index in range(1, len(palette)):
+        hue = (index * 0.618033988749895) % 1.0
+        palette[index] = (np.array(_hsv_to_rgb(hue, 0.65, 0.95)) * 255).astype(np.uint8)
+    return palette[ids]
+
+
+def _hsv_to_rgb(h, s, v):
+    i = int(h * 6) % 6
+    f = h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+
+
+def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, extra_columns=None) -> Path:
+    """Write a PNG with `rows` frames spread over the shot: depth | mask (| extra columns, e.g. a take's frames)."""
+    bundle = Path(bundle)
+    shot = json.loads((bundle / "shot.json").read_text())
+    frames = shot["frames"]
+    picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(rows, len(frames))).round().astype(int)]
+    tiles = []
+    for record in picks:
+        with OpenEXR.File(str(bundle / record["depth"])) as exr:
+            depth = next(iter(exr.channels().values())).pixels
+        ids = np.array(Image.open(bundle / record["mask"])).astype(np.int64)
+        row = [np.repeat(_inverse_depth_image(depth, shot["near"], shot["far"])[..., None], 3, axis=2), _id_colours(ids)]
+        if extra_columns:
+            row += [np.asarray(column(record["frame"]))[..., :3] for column in extra_columns]
+        tiles.append(np.concatenate(row, axis=1))
+    sheet = Image.fromarray(np.concatenate(tiles, axis=0))
+    draw = ImageDraw.Draw(sheet)
+    for index, record in enumerate(picks):
+        draw.text((6, 4 + index * shot["height"]), f"frame {record['frame']}", fill=(255, 80, 80))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(output)
+    return output
