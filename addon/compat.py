@@ -16,3 +16,13 @@ def sequencer_strips(scene: bpy.types.Scene):
     """The top-level VSE strip collection: `sequences` up to 4.3, `strips` from 4.4 (the only name in 5.0)."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
     return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def _blend_relative_path_options() -> set:
+    """Newer Blenders warn about '//' in path properties unless they declare support; 4.2 lacks the option."""
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties:
+        return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    return set()
+
+
+BLEND_RELATIVE_PATH_OPTIONS = _blend_relative_path_options()

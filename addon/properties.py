@@ -3,6 +3,8 @@
 import bpy
 from bpy.props import BoolProperty, FloatProperty, PointerProperty, StringProperty
 
+from .compat import BLEND_RELATIVE_PATH_OPTIONS
+
 
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     bundle_directory: StringProperty(
@@ -10,6 +12,7 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
         description="Folder that receives the conditioning bundle (depth, object masks, camera path); '//' is the .blend's folder",
         subtype="DIR_PATH",
         default="//neural_previs/bundle/",
+        options=BLEND_RELATIVE_PATH_OPTIONS,
     )
 
 

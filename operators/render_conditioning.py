@@ -10,6 +10,7 @@ import traceback
 import bpy
 from bpy.props import StringProperty
 
+from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.conditioning import ConditioningError, ConditioningRender
 
 _TICK_BUDGET_S = 0.1
@@ -38,6 +39,7 @@ class NEURAL_PREVIS_OT_render_conditioning(bpy.types.Operator):
         description="Bundle folder; empty uses the scene's Neural Previs bundle folder",
         subtype="DIR_PATH",
         default="",
+        options={"SKIP_SAVE"} | BLEND_RELATIVE_PATH_OPTIONS,
     )
 
     @classmethod

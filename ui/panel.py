@@ -17,7 +17,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
         column = layout.column()
         column.prop(settings, "bundle_directory", text="Bundle")
         if state.conditioning_running:
-            column.progress(factor=state.conditioning_progress, text=state.conditioning_status) if hasattr(column, "progress") else column.label(text=state.conditioning_status)
+            column.progress(factor=state.conditioning_progress, text=state.conditioning_status)
         else:
             column.operator("neural_previs.render_conditioning", icon="RENDER_ANIMATION")
 
