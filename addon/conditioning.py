@@ -30,7 +30,7 @@ def render_size(render: bpy.types.RenderSettings) -> tuple[int, int]:
 
 
 def _camera_markers(scene: bpy.types.Scene) -> list[CameraMarker]:
-    return [CameraMarker(m.frame, m.camera.name, m.camera.hide_render) for m in scene.timeline_markers if m.camera is not None]
+    return [CameraMarker(m.frame, m.camera.name_full, m.camera.hide_render) for m in scene.timeline_markers if m.camera is not None]
 
 
 def _camera_params(camera_obj: bpy.types.Object, render: bpy.types.RenderSettings) -> CameraParams:
@@ -48,7 +48,7 @@ def _camera_params(camera_obj: bpy.types.Object, render: bpy.types.RenderSetting
         height=height,
         pixel_aspect_x=render.pixel_aspect_x,
         pixel_aspect_y=render.pixel_aspect_y,
-        name=camera_obj.name,
+        name=camera_obj.name_full,
     )
 
 
@@ -92,17 +92,18 @@ class ConditioningRender:
         except ValueError as error:
             raise ConditioningError(str(error)) from None
         markers = _camera_markers(scene)
-        scene_camera = scene.camera.name if scene.camera else None
+        scene_camera = scene.camera.name_full if scene.camera else None
         self.cameras = [camera_math.camera_at_frame(markers, frame, scene_camera) for frame in self.frames]
+        self._objects = {obj.name_full: obj for obj in scene.objects}
         for frame, name in zip(self.frames, self.cameras):
             if name is None:
                 raise ConditioningError(f"Scene '{scene.name}' has no camera; add one and make it the scene camera (Scene > Camera)")
-            obj = scene.objects.get(name)
+            obj = self._objects.get(name)
             if obj is None or obj.type != "CAMERA":
                 raise ConditioningError(f"'{name}', the camera at frame {frame}, is not a camera object in scene '{scene.name}'; bind a camera instead")
         for name in sorted(set(self.cameras)):
             try:
-                camera_math.check_supported(_camera_params(scene.objects[name], scene.render))
+                camera_math.check_supported(_camera_params(self._objects[name], scene.render))
             except UnsupportedCamera as error:
                 raise ConditioningError(str(error)) from None
 
@@ -136,7 +137,7 @@ class ConditioningRender:
         scene = self.scene
         scene.frame_set(frame, subframe=0.0)
         depsgraph = self._context.evaluated_depsgraph_get()
-        camera_eval = scene.objects[camera_name].evaluated_get(depsgraph)
+        camera_eval = self._objects[camera_name].evaluated_get(depsgraph)
         params = _camera_params(camera_eval, scene.render)
         try:
             K = camera_math.intrinsics(params)

@@ -69,7 +69,7 @@ def _render_hidden_collections(scene: bpy.types.Scene) -> set[str]:
     def walk(collection, parent_hidden):
         is_hidden = parent_hidden or collection.hide_render
         if is_hidden:
-            hidden.add(collection.name)
+            hidden.add(collection.name_full)
         for child in collection.children:
             walk(child, is_hidden)
 
@@ -81,11 +81,14 @@ def _hidden_in_render(obj: bpy.types.Object, hidden_collections: set[str]) -> bo
     if obj.hide_render:
         return True
     collections = obj.users_collection
-    return bool(collections) and all(c.name in hidden_collections for c in collections)
+    return bool(collections) and all(c.name_full in hidden_collections for c in collections)
 
 
 def candidate_owners(scene: bpy.types.Scene) -> list[str]:
-    """Names of the scene's objects that may show up in the conditioning, sorted for stable ids."""
+    """Full names of the scene's objects that may show up in the conditioning, sorted for stable ids.
+
+    Full names ("Chair [props.blend]") keep objects linked from different libraries apart.
+    """
     hidden_collections = _render_hidden_collections(scene)
     names = []
     for obj in scene.objects:
@@ -95,7 +98,7 @@ def candidate_owners(scene: bpy.types.Scene) -> list[str]:
             continue
         if _hidden_in_render(obj, hidden_collections):
             continue
-        names.append(obj.name)
+        names.append(obj.name_full)
     return sorted(names)
 
 
@@ -140,7 +143,7 @@ def collect_frame_geometry(depsgraph: bpy.types.Depsgraph, owners: set[str], sta
         if obj_eval.type not in _GEOMETRY_TYPES:
             continue
         owner = instance.parent if instance.is_instance else obj_eval
-        owner_name = owner.original.name
+        owner_name = owner.original.name_full
         if owner_name not in owners:
             continue
         # Instances of one mesh share a key, so the GPU gets each triangle set once per frame.

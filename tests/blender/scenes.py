@@ -130,6 +130,27 @@ def exactness_scene(scene):
     deform.angle = 1.5
     deform.keyframe_insert("angle", frame=1006)
 
+    # Geometry that is not a mesh: text and a bevelled curve, drawn through their evaluated meshes.
+    text = link(scene, bpy.data.objects.new("Title", bpy.data.curves.new("Title", "FONT")))
+    text.data.body = "PREVIS"
+    text.data.extrude = 0.05
+    text.location, text.rotation_euler = (-3.0, 3.7, 1.8), (math.pi / 2, 0, 0)
+    rail_curve = bpy.data.curves.new("Rail", "CURVE")
+    rail_curve.dimensions, rail_curve.bevel_depth = "3D", 0.06
+    spline = rail_curve.splines.new("POLY")
+    spline.points.add(2)
+    for point, co in zip(spline.points, [(-3.5, -3.0, 0.3, 1), (-2.5, -2.0, 0.8, 1), (-1.0, -2.8, 0.3, 1)]):
+        point.co = co
+    link(scene, bpy.data.objects.new("Rail", rail_curve))
+
+    # Hidden from render: neither may cover what is behind it.
+    ghost = box(scene, "Ghost", (3.0, -3.5, 1.0), (1.5, 1.5, 2.0))
+    ghost.hide_render = True
+    hidden_collection = bpy.data.collections.new("HiddenInRender")
+    scene.collection.children.link(hidden_collection)
+    hidden_collection.hide_render = True
+    box(scene, "HiddenCrate", (0.5, -2.5, 0.5), (1.0, 1.0, 1.0), collection=hidden_collection)
+
     props = bpy.data.collections.new("Props")  # not linked to the scene: only seen through the instance
     box(scene, "PropCrate", (0, 0, 0.25), (0.5, 0.5, 0.5), collection=props)
     uv_sphere(scene, "PropBall", (0.6, 0, 0.3), radius=0.3, collection=props)

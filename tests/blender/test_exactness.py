@@ -42,13 +42,13 @@ def test_depth_and_masks_match_ray_casts(empty_scene, tmp_path):
     assert [f["frame"] for f in shot["frames"]] == list(range(1001, 1007))
     names = {o["name"] for o in shot["objects"]}
     # Instances belong to the objects that make them; the hidden source object is not in the shot.
-    assert {"ShelfInstance", "Scatter", "Walker", "Wall", "Table", "Pouf", "Floor", "Blob", "Twister"} <= names
-    assert not names & {"Pebble", "PropCrate", "PropBall", "Camera"}
+    assert {"ShelfInstance", "Scatter", "Walker", "Wall", "Table", "Pouf", "Floor", "Blob", "Twister", "Title", "Rail"} <= names
+    assert not names & {"Pebble", "PropCrate", "PropBall", "Camera", "Ghost", "HiddenCrate"}
     seen = set()
     for record, ids in compare_with_raycast(scene, bundle, shot):
         seen |= set(np.unique(ids).tolist())
     by_name = {o["name"]: o["id"] for o in shot["objects"]}
-    assert {by_name["ShelfInstance"], by_name["Scatter"], by_name["Walker"]} <= seen
+    assert {by_name[n] for n in ("ShelfInstance", "Scatter", "Walker", "Blob", "Twister", "Title", "Rail")} <= seen
 
 
 @pytest.mark.parametrize(
