@@ -1,0 +1,26 @@
+"""The built extension package: what the manifest declares and what the zip carries."""
+
+import tomllib
+import zipfile
+
+from demo.blender_session import built_package
+
+
+def test_manifest_declares_the_extension():
+    with zipfile.ZipFile(built_package()) as package:
+        manifest = tomllib.loads(package.read("blender_manifest.toml").decode())
+    assert manifest["id"] == "neural_previs"
+    assert manifest["name"] == "Neural Previs"
+    assert manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
+    assert set(manifest["permissions"]) == {"files"}
+
+
+def test_package_carries_the_extension_and_no_development_files():
+    with zipfile.ZipFile(built_package()) as package:
+        names = package.namelist()
+    top_level = {name.split("/")[0] for name in names}
+    assert {"__init__.py", "blender_manifest.toml", "addon", "operators", "ui", "engine"} <= top_level
+    assert not top_level & {"tests", "benchmarks", "demo", "docs", ".ci", ".venv", ".venv42", "dist", "Makefile", "pyproject.toml", ".git"}
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
