@@ -26,3 +26,11 @@ def _blend_relative_path_options() -> set:
 
 
 BLEND_RELATIVE_PATH_OPTIONS = _blend_relative_path_options()
+
+
+def all_strips(scene: bpy.types.Scene):
+    """Every strip, inside meta strips too: `sequences_all` up to 4.3, `strips_all` from 4.4."""
+    editor = scene.sequence_editor
+    if editor is None:
+        return []
+    return editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
