@@ -59,13 +59,16 @@ def _blend_relative(path: str) -> str:
         return path
 
 
-def place_take(scene: bpy.types.Scene, take: Take, shot: str):
-    """Add the take as a new strip; returns it. Existing strips are never moved or changed."""
+def next_take_name_in_scene(scene: bpy.types.Scene) -> str:
+    return next_take_name([s.name for s in compat.all_strips(scene)], scene.name)
+
+
+def place_take(scene: bpy.types.Scene, take: Take, name: str):
+    """Add the take as a new strip called `name`; returns it. Existing strips are never moved or changed."""
     strips = compat.sequencer_strips(scene)
     images = timeline_images(take)
     first, end = take.first_frame, take.first_frame + len(images)
     channel = lowest_free_channel(list(strips), first, end)
-    name = next_take_name([s.name for s in compat.all_strips(scene)], shot)
     folder = images[0].parent
     if any(image.parent != folder for image in images):
         raise TimelineError(f"The take's frames are not all in one folder ({folder}); generate it again")

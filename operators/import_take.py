@@ -7,7 +7,7 @@ from bpy.props import StringProperty
 
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.take_files import TakeFolderError, read_take
-from ..addon.timeline import TimelineError, place_take
+from ..addon.timeline import TimelineError, next_take_name_in_scene, place_take
 
 
 class NEURAL_PREVIS_OT_import_take(bpy.types.Operator):
@@ -37,7 +37,7 @@ class NEURAL_PREVIS_OT_import_take(bpy.types.Operator):
         folder = bpy.path.abspath(self.directory) if self.directory.startswith("//") else self.directory
         try:
             take = read_take(folder)
-            strip = place_take(context.scene, take, context.scene.name)
+            strip = place_take(context.scene, take, next_take_name_in_scene(context.scene))
         except (TakeFolderError, TimelineError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

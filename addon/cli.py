@@ -1,0 +1,102 @@
+"""The headless command: `blender -b shot.blend --command neural_previs generate --prompt "..."`.
+
+Renders, generates, imports the take, and saves the .blend only with --save. Progress goes to stdout;
+the exit code is 0 only when the take is on the timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import bpy
+
+from .generation import Generation, GenerationError, GenerationRequest
+
+COMMAND = "neural_previs"
+
+_handle = None  # what register_cli_command returned; needed to unregister
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"blender -b FILE.blend --command {COMMAND}", description="Neural Previs from the command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="render the conditioning, generate a take and add it to the timeline")
+    generate.add_argument("--prompt", help="what the shot should look like (default: the scene's prompt)")
+    generate.add_argument("--negative-prompt")
+    generate.add_argument("--model", help="wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, tiny-random, a folder or a repo id")
+    generate.add_argument("--steps", type=int)
+    generate.add_argument("--guidance", type=float)
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--mode", choices=("restyle", "selective"))
+    generate.add_argument("--objects", help="selective mode: object names, separated by commas")
+    generate.add_argument("--reference", help="style reference image")
+    generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
+    generate.add_argument("--scene", help="scene name (default: the file's active scene)")
+    generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """The command's body; returns the process exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # argparse exits on --help and on bad arguments
+        return int(exit_request.code or 0)
+    if args.scene and args.scene != bpy.context.scene.name:
+        scene = bpy.data.scenes.get(args.scene)
+        if scene is None:
+            print(f"Error: no scene '{args.scene}' in {bpy.data.filepath or 'the file'}; scenes: {', '.join(bpy.data.scenes.keys())}", file=sys.stderr)
+            return 2
+        with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+            return _generate(bpy.context, args)
+    return _generate(bpy.context, args)
+
+
+def _generate(context, args) -> int:
+    request = GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        model=args.model,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        mode=args.mode,
+        objects=[name.strip() for name in args.objects.split(",") if name.strip()] if args.objects else None,
+        reference=args.reference,
+        output_directory=args.out,
+    )
+    generation = Generation(context, request)
+    try:
+        generation.begin()
+        for warning in generation.warnings:
+            print(f"Warning: {warning}", flush=True)
+        generation.run_blocking(on_progress=lambda progress: print(f"Neural Previs: {progress.text}", flush=True))
+    except GenerationError as error:
+        generation.abort()
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        return 1
+    if generation.cancelled:
+        print("Error: the generation was cancelled", file=sys.stderr)
+        return 1
+    print(f"Neural Previs: take '{generation.strip_name}' added ({generation.take_folder})", flush=True)
+    if args.save:
+        if not bpy.data.filepath:
+            print("Error: --save needs a saved .blend; open the file with 'blender -b FILE.blend'", file=sys.stderr)
+            return 1
+        bpy.ops.wm.save_mainfile()
+        print(f"Neural Previs: saved {bpy.data.filepath}", flush=True)
+    return 0
+
+
+def register():
+    global _handle
+    _handle = bpy.utils.register_cli_command(COMMAND, run)
+
+
+def unregister():
+    global _handle
+    if _handle is not None:
+        bpy.utils.unregister_cli_command(_handle)
+        _handle = None

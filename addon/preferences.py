@@ -1,0 +1,58 @@
+"""Add-on preferences: where the engine's Python and the models are, and the defaults for new takes."""
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+EXTENSION_PACKAGE = __package__.rpartition(".")[0]
+
+DEVICE_ITEMS = (
+    ("auto", "Automatic", "The first CUDA GPU, else the CPU"),
+    ("cuda", "CUDA GPU", "The first CUDA GPU"),
+    ("cpu", "CPU", "The CPU (only the tiny-random test model is practical)"),
+)
+OFFLOAD_ITEMS = (
+    ("none", "Fastest", "Everything stays on the GPU"),
+    ("model", "Less Memory", "One model on the GPU at a time"),
+    ("group", "Least Memory", "Layers streamed to the GPU in groups; slowest"),
+)
+
+
+class NeuralPrevisPreferences(bpy.types.AddonPreferences):
+    bl_idname = EXTENSION_PACKAGE
+
+    engine_python: StringProperty(
+        name="Engine Python",
+        description="Python interpreter of the engine's own environment (with torch and diffusers); empty uses the one 'Set Up Engine' made. "
+        "The NEURAL_PREVIS_PYTHON environment variable overrides it",
+        subtype="FILE_PATH",
+    )
+    models_directory: StringProperty(
+        name="Models Folder",
+        description="A Hugging Face home folder holding the models (its hub/ cache); empty uses the standard Hugging Face cache",
+        subtype="DIR_PATH",
+    )
+    default_model: StringProperty(
+        name="Default Model",
+        description="Model for scenes that name none: wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, tiny-random, a folder or a repo id",
+        default="wan-vace-1.3b",
+    )
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto")
+    offload: EnumProperty(name="Memory Profile", items=OFFLOAD_ITEMS, default="none")
+
+    def draw(self, context):
+        from ..ui.preferences import draw_preferences
+
+        draw_preferences(self, context)
+
+
+def get_preferences(context=None) -> NeuralPrevisPreferences:
+    context = context or bpy.context
+    return context.preferences.addons[EXTENSION_PACKAGE].preferences
+
+
+def register():
+    bpy.utils.register_class(NeuralPrevisPreferences)
+
+
+def unregister():
+    bpy.utils.unregister_class(NeuralPrevisPreferences)
