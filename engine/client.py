@@ -51,6 +51,8 @@ class EngineClient:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
+        #: stdout lines that were not protocol messages (there should never be any)
+        self.unparsable: list[str] = []
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -155,6 +157,7 @@ class EngineClient:
             try:
                 event = protocol.parse_message(line)
             except protocol.ProtocolError as error:
+                self.unparsable.append(line)
                 self._stderr_tail.append(f"unparsable line from engine: {line.strip()[:200]} ({error.message})")
                 continue
             if isinstance(event, TERMINAL_TYPES):

@@ -96,8 +96,6 @@ def generate_take(
     report: Reporter,
     cancel: threading.Event | None = None,
 ) -> TakeSummary:
-    from .runtime import is_out_of_memory, out_of_memory_error, resolve_runtime
-
     started = time.perf_counter()
     cancel = cancel or threading.Event()
     timings = {phase: 0.0 for phase in ("loading", "encoding", "denoising", "decoding", "writing")}
@@ -116,6 +114,9 @@ def generate_take(
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
     shot = build_shot_conditioning(bundle, params)
+    # torch is imported only now, so bad input is reported without paying for it.
+    from .runtime import is_out_of_memory, out_of_memory_error, resolve_runtime
+
     runtime = resolve_runtime(params)
     request = Request(
         params=params,

@@ -96,12 +96,19 @@ def default_device_description() -> str:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "CUDA out of memory" in str(error)
+    """CUDA OOM, and CPU allocation failures (which torch raises as RuntimeError)."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(error)
 
 
 def out_of_memory_error(runtime: Runtime, phase: str, what: str) -> OutOfMemory:
     """The one-line message for an OOM: where it happened and which profile to try next."""
-    return OutOfMemory(f"out of GPU memory on {runtime.device} while {phase} {what} with --offload {runtime.offload}: {_NEXT_PROFILE[runtime.offload]}")
+    if not runtime.device.startswith("cuda"):
+        return OutOfMemory(f"out of memory on the CPU while {phase} {what}: close other programs, or use fewer pixels or frames")
+    return OutOfMemory(
+        f"out of GPU memory on {runtime.device} while {phase} {what} with --offload {runtime.offload}: {_NEXT_PROFILE[runtime.offload]}"
+    )
 
 
 def _host_peak_bytes() -> int:
