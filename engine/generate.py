@@ -155,7 +155,7 @@ def generate_take(
             _check(cancel)
             phase = "denoising"
             progress.window = window.index + 1
-            inputs = window_inputs(shot, window, size, output, request.seed)
+            inputs = window_inputs(shot, window, size, output, request.seed, carry_pixels="mask" in spec.conditioning)
             clock = time.perf_counter()
 
             def on_step(step_in_window: int) -> None:

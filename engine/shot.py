@@ -46,17 +46,18 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotCondi
 
 
 def window_inputs(
-    shot: ShotConditioning, window: Window, plan: SizePlan, output: np.ndarray, seed: int
+    shot: ShotConditioning, window: Window, plan: SizePlan, output: np.ndarray, seed: int, carry_pixels: bool
 ) -> WindowInputs:
     """The pipeline inputs of one window at the working size.
 
-    Carried frames (already produced by the previous window) are given to the model as pixels to
-    keep, so the new window continues the picture instead of starting over; frames added to reach
-    the backend's frame rule repeat the window's last frame and are dropped after decoding."""
+    With ``carry_pixels`` (backends that take a keep/generate mask), carried frames, already
+    produced by the previous window, are given to the model as pixels to keep, so the new window
+    continues the picture instead of starting over. Frames added to reach the backend's frame rule
+    repeat the window's last frame and are dropped after decoding."""
     control, generate = [], []
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
-        if offset < window.carried:
+        if carry_pixels and offset < window.carried:
             frame_control = output[index]
             frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         elif shot.generate is None:
