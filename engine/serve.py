@@ -29,7 +29,7 @@ class _Job:
 
 
 class _Stop(Exception):
-    """SIGTERM: leave the read loop as for ``shutdown``."""
+    """SIGTERM or SIGINT arrived while reading stdin: leave the read loop as for ``shutdown``."""
 
 
 class Worker:
@@ -40,6 +40,15 @@ class Worker:
         self._active: dict[str, _Job] = {}  # queued or running, by request id
         self._active_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run_jobs, name="engine-jobs", daemon=True)
+        self._stop_requested = False
+        self._reading = False
+
+    def request_stop(self) -> None:
+        """From a signal handler: stop like ``shutdown``. Only interrupts the blocking stdin read
+        (raising anywhere else could leave a request half-registered)."""
+        self._stop_requested = True
+        if self._reading:
+            raise _Stop()
 
     def send(self, message: protocol.Message) -> None:
         line = message.to_json() + "\n"
@@ -66,14 +75,18 @@ class Worker:
                 pid=os.getpid(),
             )
         )
-        try:
-            for line in stdin:
-                if not line.strip():
-                    continue
-                if self._handle(line) is protocol.Shutdown:
-                    break
-        except _Stop:
-            pass
+        while not self._stop_requested:
+            self._reading = True
+            try:
+                line = stdin.readline()
+            except (_Stop, KeyboardInterrupt):
+                break
+            finally:
+                self._reading = False
+            if not line:  # closed stdin: the client is gone
+                break
+            if line.strip() and self._handle(line) is protocol.Shutdown:
+                break
         # shutdown, closed stdin or SIGTERM: cancel what is queued or running, then leave.
         with self._active_lock:
             for job in self._active.values():
@@ -159,11 +172,10 @@ class Worker:
 
 
 def serve(stdin, out) -> int:
-    def on_sigterm(signum, frame):
-        raise _Stop()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    return Worker(out).serve(stdin)
+    worker = Worker(out)
+    signal.signal(signal.SIGTERM, lambda signum, frame: worker.request_stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: worker.request_stop())
+    return worker.serve(stdin)
 
 
 def _id_of(line: str):

@@ -89,6 +89,34 @@ def test_cancel_mid_run(client, tmp_path):
     assert isinstance(events[-1], protocol.Result)
 
 
+def test_requests_queue_in_order_and_a_queued_request_can_be_cancelled(client, tmp_path):
+    bundle = make_bundle(tmp_path / "bundle", frames=list(range(1, 12)))
+    first = client.generate(bundle, tmp_path / "first", TINY)
+    second = client.generate(bundle, tmp_path / "second", TINY)
+    duplicate = client.generate(bundle, tmp_path / "third", TINY, request_id=first)
+    client.cancel(second)
+    finals = {first: [], second: []}
+    while not (finals[second] and any(isinstance(e, protocol.Result) for e in finals[first])):
+        event = client.next_event(timeout=120)
+        assert event is not None
+        if isinstance(event, protocol.Progress):
+            assert event.id == first  # the cancelled request never started
+        else:
+            finals[event.id].append(event)
+    assert duplicate == first
+    assert [type(e) for e in finals[second]] == [protocol.Cancelled]
+    # the reused id got an error of its own; the original request still got its result
+    error, result = finals[first]
+    assert isinstance(error, protocol.Error) and "already in use" in error.message
+    assert isinstance(result, protocol.Result) and (tmp_path / "first" / "frames").is_dir()
+    assert not (tmp_path / "second").exists() and not (tmp_path / "third").exists()
+
+
+def test_sigterm_stops_the_worker_cleanly(client):
+    os.kill(client.process.pid, signal.SIGTERM)
+    assert client.process.wait(timeout=60) == 0
+
+
 def test_closed_stdin_ends_the_worker_cleanly(engine_cache):
     worker = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve"], env=engine_env(engine_cache), cwd=REPO_ROOT,
