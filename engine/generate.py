@@ -191,7 +191,7 @@ def generate_take(
     except BaseException as error:
         writer.abort()
         if is_out_of_memory(error):
-            session_free_cache()
+            _free_accelerator_memory()
             raise out_of_memory_error(
                 runtime, phase, f"{len(bundle.frames)} frames at {size.work_width}x{size.work_height}"
             ) from None
@@ -200,7 +200,7 @@ def generate_take(
                        synthetic=spec.synthetic, timings=timings)
 
 
-def session_free_cache() -> None:
+def _free_accelerator_memory() -> None:
     import torch
 
     gc.collect()

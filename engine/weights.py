@@ -11,6 +11,7 @@ Rules (the engine runs on artists' machines and farms):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -112,7 +113,7 @@ def resolve_model(model: str, download: bool = False, motion_adapter: str | None
                 name=source, backend=backend, path=extra_path, repo_id=extra_repo, revision=extra_revision,
                 fingerprint=fingerprint(extra_path),
             )
-        resolved = ResolvedModel(**{**resolved.__dict__, "components": extras})
+        resolved = dataclasses.replace(resolved, components=extras)
     elif motion_adapter or controlnet:
         raise ModelError("motion_adapter and controlnet only apply to the animatediff-controlnet backend")
     return resolved
