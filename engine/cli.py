@@ -3,7 +3,7 @@
 ``generate`` writes progress to stdout as protocol JSON lines (the same ``progress``/``result``/
 ``error`` messages as the worker, with id ``"generate"``), or a readable progress bar when stdout is
 a terminal. Exit codes: 0 take complete, 1 failed (one-line reason on stderr), 2 bad command line,
-130 interrupted (Ctrl-C). Nothing is written to the take's folder unless it is complete.
+130 interrupted (Ctrl-C or SIGTERM). Nothing is written to the take's folder unless it is complete.
 """
 
 from __future__ import annotations
@@ -85,8 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     return _generate(args, protocol_out)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def _generate(args: argparse.Namespace, out) -> int:
+    import signal
+
     from . import protocol
+
+    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     from .errors import EngineError, GenerationCancelled
     from .progress_bar import ProgressBar
 

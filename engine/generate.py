@@ -129,14 +129,14 @@ def generate_take(
     total = request.steps * len(windows)
     progress = _Progress(report, total, len(windows))
     runtime.reset_peak_memory()
-    if spec.synthetic:
-        report("loading", 0, total, note="tiny-random: random weights, the take will be noise")
+    # Every place that uses tiny-random says its output is noise: the first event does too.
+    loading_note = {"note": "tiny-random: random weights, the take will be noise"} if spec.synthetic else {}
 
     phase = "loading"
     try:
         # 2. Load (or reuse) the pipeline.
         _check(cancel)
-        progress.phase("loading")
+        progress.phase("loading", **loading_note)
         clock = time.perf_counter()
         backend, pipeline, warm = session.pipeline(model, runtime)
         timings["loading"] = time.perf_counter() - clock
@@ -219,8 +219,8 @@ class _Progress:
         self.decode_seconds: float | None = None
         self._step_times: list[float] = []  # perf_counter at each completed step
 
-    def phase(self, name: str) -> None:
-        self.report(name, self.done, self.total, eta=self._eta(), window=self.window, windows=self.windows)
+    def phase(self, name: str, **extra) -> None:
+        self.report(name, self.done, self.total, eta=self._eta(), window=self.window, windows=self.windows, **extra)
 
     def step(self, step: int) -> None:
         self.done = step

@@ -71,6 +71,24 @@ def test_bad_input_is_one_line_and_exit_1(engine_cache, tmp_path, setup, args, f
         assert str(tmp_path / "empty-hf-home") in event["message"] and "Wan-AI/Wan2.1-VACE-1.3B-diffusers" in event["message"]
 
 
+def test_sigterm_mid_run_exits_130_and_leaves_nothing(engine_cache, tmp_path):
+    import signal
+
+    bundle = make_bundle(tmp_path / "bundle", width=64, height=64, frames=list(range(1, 40)))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "engine", "generate", str(bundle), "--out", str(tmp_path / "take"), "--model", "tiny-random",
+         "--prompt", "x", "--steps", "50"],
+        cwd=REPO_ROOT, env=engine_env(engine_cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in worker.stdout:
+        if json.loads(line).get("phase") == "denoising":
+            worker.send_signal(signal.SIGTERM)
+            break
+    assert worker.wait(timeout=120) == 130
+    assert "no take was written" in worker.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no take, no partial folder
+
+
 def test_usage_error_exits_2(tmp_path):
     done = run_cli(["generate", str(tmp_path)], env=None)
     assert done.returncode == 2 and "--out" in done.stderr
