@@ -1,0 +1,129 @@
+"""The backend registry: what each video model accepts, and where its implementation lives.
+
+Specs are plain data (no torch) so ``hello`` and the add-on can list them; the implementation module
+of a backend is imported only when it is used (``load_backend``).
+
+A backend implementation is a class with:
+    ``load(model, runtime) -> pipeline``            build the diffusers pipeline from a local folder
+    ``encode_prompt(pipeline, request) -> embeds``  text encoding (cacheable across takes)
+    ``denoise(pipeline, window, embeds, request, generator, on_step) -> latents``
+    ``decode(pipeline, latents, window) -> uint8 (frames, height, width, 3)``
+where ``window`` is an ``engine.windows.WindowInputs`` at the working size.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..errors import ModelError
+from ..snapping import FrameRule
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    description: str
+    module: str
+    """Implementation module, relative to this package."""
+    frame_rule: FrameRule
+    """Frame counts one pipeline call accepts."""
+    size_multiple: int
+    """Working width and height are multiples of this (VAE downsampling x transformer patch)."""
+    window: int
+    """Frames per pipeline call; longer shots are generated in overlapping windows."""
+    overlap: int
+    """Minimum frames shared by consecutive windows (conditioned on and cross-faded)."""
+    max_pixels: int
+    """Shots with more pixels per frame are scaled down to this area (and back up afterwards)."""
+    conditioning: tuple[str, ...]
+    """What it uses from the bundle and request: ``depth``, ``mask``, ``reference``."""
+    modes: tuple[str, ...]
+    default_steps: int
+    default_guidance: float
+    pipeline_classes: tuple[str, ...]
+    """``model_index.json`` ``_class_name`` values this backend loads."""
+    synthetic: bool = False
+    """True for ``tiny-random``: random weights, output is noise."""
+
+    def describe(self) -> dict:
+        """The JSON-friendly summary sent in ``hello``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "frame_rule": self.frame_rule.describe(),
+            "size_multiple": self.size_multiple,
+            "window": self.window,
+            "overlap": self.overlap,
+            "max_pixels": self.max_pixels,
+            "conditioning": list(self.conditioning),
+            "modes": list(self.modes),
+            "synthetic": self.synthetic,
+        }
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec(
+            name="wan-vace",
+            description="Wan2.1 VACE (diffusers WanVACEPipeline): depth-controlled video, restyle or selective",
+            module="wan_vace",
+            frame_rule=FrameRule(4, 1),
+            size_multiple=16,
+            window=81,
+            overlap=17,
+            max_pixels=832 * 480,
+            conditioning=("depth", "mask", "reference"),
+            modes=("restyle", "selective"),
+            default_steps=30,
+            default_guidance=5.0,
+            pipeline_classes=("WanVACEPipeline",),
+        ),
+        BackendSpec(
+            name="animatediff-controlnet",
+            description="AnimateDiff + depth ControlNet on Stable Diffusion 1.5 (about 8 GB of GPU memory)",
+            module="animatediff",
+            frame_rule=FrameRule(1, 0),
+            size_multiple=8,
+            window=16,
+            overlap=4,
+            max_pixels=512 * 512,
+            conditioning=("depth",),
+            modes=("restyle",),
+            default_steps=25,
+            default_guidance=7.5,
+            pipeline_classes=("StableDiffusionPipeline",),
+        ),
+        BackendSpec(
+            name="tiny-random",
+            description="Tiny Wan-VACE architecture with random weights, for tests and demos: its output is NOISE",
+            module="tiny_random",
+            frame_rule=FrameRule(4, 1),
+            size_multiple=16,
+            window=9,
+            overlap=3,
+            max_pixels=64 * 64,
+            conditioning=("depth", "mask", "reference"),
+            modes=("restyle", "selective"),
+            default_steps=2,
+            default_guidance=5.0,
+            pipeline_classes=("WanVACEPipeline",),
+            synthetic=True,
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> BackendSpec:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ModelError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}") from None
+
+
+def load_backend(name: str):
+    """Import the implementation of backend ``name`` (this imports torch and diffusers)."""
+    spec = get_spec(name)
+    module = importlib.import_module(f".{spec.module}", __name__)
+    return module.Backend(spec)

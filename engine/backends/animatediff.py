@@ -1,0 +1,79 @@
+"""``animatediff-controlnet``: AnimateDiff motion modules + a depth ControlNet on a Stable Diffusion
+1.5 base, through diffusers' ``AnimateDiffControlNetPipeline``. Fits GPUs with about 8 GB.
+
+Three models are combined: the base SD 1.5 pipeline folder (``--model``), a ``MotionAdapter``
+(``--motion-adapter``) and a depth ``ControlNetModel`` (``--controlnet``). The ControlNet sees one
+inverse-depth frame per output frame. There is no mask input, so only ``restyle`` is offered and
+consecutive windows are joined by cross-fading alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..backends import BackendSpec
+from ..windows import WindowInputs
+
+
+class Backend:
+    def __init__(self, spec: BackendSpec):
+        self.spec = spec
+
+    def load(self, model, runtime):
+        from diffusers import AnimateDiffControlNetPipeline, ControlNetModel, DDIMScheduler, MotionAdapter
+
+        common = dict(use_safetensors=True, local_files_only=True, dtype=runtime.torch_dtype)
+        adapter = MotionAdapter.from_pretrained(model.components["motion_adapter"].path, **common)
+        controlnet = ControlNetModel.from_pretrained(model.components["controlnet"].path, **common)
+        pipeline = AnimateDiffControlNetPipeline.from_pretrained(
+            model.path, motion_adapter=adapter, controlnet=controlnet, trust_remote_code=False, **common
+        )
+        # The scheduler AnimateDiff's motion modules were trained with (linear betas, DDIM sampling).
+        pipeline.scheduler = DDIMScheduler.from_config(
+            pipeline.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1
+        )
+        runtime.place(pipeline)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    def encode_prompt(self, pipeline, request):
+        return pipeline.encode_prompt(
+            request.params.prompt,
+            pipeline._execution_device,
+            1,
+            request.guidance > 1.0,
+            negative_prompt=request.params.negative_prompt or None,
+        )
+
+    def denoise(self, pipeline, window: WindowInputs, embeds, request, on_step):
+        prompt_embeds, negative_embeds = embeds
+        generator = torch.Generator(device="cpu").manual_seed(window.seed)
+
+        def callback_on_step_end(pipe, step, timestep, tensors):
+            on_step(step + 1)
+            return {}
+
+        (latents,) = pipeline(
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_embeds,
+            num_frames=window.frames,
+            height=window.height,
+            width=window.width,
+            conditioning_frames=[Image.fromarray(frame) for frame in window.control],
+            controlnet_conditioning_scale=float(request.params.conditioning_scale),
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            generator=generator,
+            output_type="latent",
+            return_dict=False,
+            callback_on_step_end=callback_on_step_end,
+        )
+        return latents
+
+    def decode(self, pipeline, latents, window: WindowInputs) -> np.ndarray:
+        with torch.no_grad():
+            video = pipeline.decode_latents(latents, decode_chunk_size=16)
+        frames = pipeline.video_processor.postprocess_video(video=video, output_type="np")[0]
+        return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -1,0 +1,106 @@
+"""``tiny-random``: a tiny Wan-VACE-architecture model with random weights. ITS OUTPUT IS NOISE.
+
+It exists so tests and demos run the real code path without multi-gigabyte downloads: the model is
+built from configs with a fixed seed (tiny ``WanVACETransformer3DModel``, ``AutoencoderKLWan``,
+``UMT5EncoderModel``, a word-level tokenizer, the Wan scheduler), saved with ``save_pretrained`` as
+safetensors, and then loaded back through exactly the same loading code as real Wan weights
+(``engine.backends.wan_vace.Backend.load``). Same seed + same configs = same weights on every machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from .wan_vace import Backend  # noqa: F401  (the same implementation as real Wan VACE)
+
+#: Bump when the configs below change, so stale cached builds are not reused.
+BUILD_VERSION = "1"
+SEED = 0
+NOTE = "tiny-random has random weights: its frames are noise, useful only to test the pipeline"
+
+#: A fixed word list: the tokenizer maps these to ids and anything else to <unk>.
+_WORDS = (
+    "a an the of in on at with and or rainy neon street night day watercolour product shot city car "
+    "person character box building sky light dark red green blue white black"
+).split()
+
+
+def build(folder: Path) -> None:
+    """Build the tiny model into ``folder`` (which must not exist), atomically."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(SEED)
+    # 3 spatial downsamplings (x8) and 2 temporal ones (x4): the real Wan VAE's factors, few channels.
+    vae = AutoencoderKLWan(
+        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    torch.manual_seed(SEED)
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=3,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        vace_layers=[0, 2],
+        # VACE control channels: kept latents (16) + generated latents (16) + the 8x8 mask (64).
+        vace_in_channels=96,
+    )
+    torch.manual_seed(SEED)
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(_WORDS) + 3, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, relative_attention_max_distance=32,
+        )
+    )
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    pipeline = WanVACEPipeline(
+        tokenizer=_tokenizer(), text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+    )
+    temporary = folder.parent / f".{folder.name}.building-{uuid.uuid4().hex[:8]}"
+    try:
+        pipeline.save_pretrained(temporary, safe_serialization=True)
+        (temporary / "NOTE.txt").write_text(NOTE + "\n")
+        os.rename(temporary, folder)
+    except OSError:
+        # Another process finished the same build first: theirs is identical.
+        if not (folder / "model_index.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def ensure_built(cache_root: Path) -> Path:
+    """The tiny model's folder under ``cache_root``, building it on first use."""
+    folder = cache_root / f"tiny-random-v{BUILD_VERSION}"
+    if not (folder / "model_index.json").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        build(folder)
+    return folder
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    vocab.update({word: index + 3 for index, word in enumerate(_WORDS)})
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    # Like T5, every sequence ends with </s>.
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )

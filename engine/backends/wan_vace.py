@@ -1,0 +1,112 @@
+"""``wan-vace``: Wan2.1 VACE through diffusers' ``WanVACEPipeline``.
+
+How the bundle maps onto VACE's inputs (``video`` + ``mask``):
+- ``video`` holds, per pixel, either the inverse-depth image (where the model generates) or the
+  pixels to keep (plate, or frames an earlier window produced);
+- ``mask`` is white where the model generates, black where it keeps. VACE encodes the kept and the
+  generated parts as two separate latent streams, so mixing depth and RGB in one frame is what it
+  was trained for (the VACE paper's "extension" and "inpainting" tasks);
+- ``restyle``: mask all white, video = depth; ``selective``: mask white on the selected objects only.
+
+The engine does the parts of ``WanVACEPipeline.__call__`` it needs to observe or reuse itself:
+text encoding (``encode_prompt``, so embeddings can be cached across takes later) and decoding
+(``output_type="latent"``, so decoding is its own phase and can be chunked later).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..backends import BackendSpec
+from ..errors import ModelError
+from ..windows import WindowInputs
+
+
+class Backend:
+    #: Longest prompt in tokens (the UMT5 encoder of Wan was trained with 512).
+    max_sequence_length = 512
+
+    def __init__(self, spec: BackendSpec):
+        self.spec = spec
+
+    # ---------------------------------------------------------------------------------- loading
+
+    def load(self, model, runtime):
+        """Load the pipeline from ``model.path`` (a local diffusers folder) onto ``runtime``."""
+        from diffusers import AutoencoderKLWan, WanVACEPipeline
+
+        common = dict(use_safetensors=True, local_files_only=True)
+        # The Wan VAE loses detail in bfloat16 (its reference code decodes in float32), and it is small.
+        vae = AutoencoderKLWan.from_pretrained(model.path, subfolder="vae", dtype=torch.float32, **common)
+        pipeline = WanVACEPipeline.from_pretrained(
+            model.path, vae=vae, dtype=runtime.torch_dtype, trust_remote_code=False, **common
+        )
+        if pipeline.transformer is None:
+            raise ModelError(f"{model.path} has no transformer; a Wan VACE folder needs transformer/")
+        runtime.place(pipeline)
+        # Our own progress events replace diffusers' tqdm bars (which would otherwise go to stderr).
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    # --------------------------------------------------------------------------------- encoding
+
+    def encode_prompt(self, pipeline, request):
+        prompt_embeds, negative_embeds = pipeline.encode_prompt(
+            prompt=request.params.prompt,
+            negative_prompt=request.params.negative_prompt,
+            do_classifier_free_guidance=request.guidance > 1.0,
+            max_sequence_length=self.max_sequence_length,
+            device=pipeline._execution_device,
+        )
+        return prompt_embeds, negative_embeds
+
+    # -------------------------------------------------------------------------------- denoising
+
+    def denoise(self, pipeline, window: WindowInputs, embeds, request, on_step):
+        prompt_embeds, negative_embeds = embeds
+        video = [Image.fromarray(frame) for frame in window.control]
+        mask = [Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)) for generate in window.generate]
+        reference = Image.fromarray(window.reference) if window.reference is not None else None
+        # A CPU generator makes the noise identical on every device for a given seed.
+        generator = torch.Generator(device="cpu").manual_seed(window.seed)
+
+        def callback_on_step_end(pipe, step, timestep, tensors):
+            on_step(step + 1)  # raises GenerationCancelled to stop within this step
+            return {}
+
+        output = pipeline(
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_embeds,
+            video=video,
+            mask=mask,
+            reference_images=reference,
+            conditioning_scale=float(request.params.conditioning_scale),
+            height=window.height,
+            width=window.width,
+            num_frames=window.frames,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            generator=generator,
+            output_type="latent",
+            return_dict=False,
+            callback_on_step_end=callback_on_step_end,
+            max_sequence_length=self.max_sequence_length,
+        )
+        latents = output[0]
+        # With a reference image VACE prepends its latent frame; it is not part of the video.
+        return latents[:, :, (1 if reference is not None else 0) :]
+
+    # --------------------------------------------------------------------------------- decoding
+
+    def decode(self, pipeline, latents, window: WindowInputs) -> np.ndarray:
+        """Latents -> uint8 (frames, height, width, 3), as ``WanVACEPipeline`` does for output_type="np"."""
+        vae = pipeline.vae
+        latents = latents.to(vae.dtype)
+        mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
+        std = torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
+        with torch.no_grad():
+            video = vae.decode(latents * std + mean, return_dict=False)[0]
+        frames = pipeline.video_processor.postprocess_video(video, output_type="np")[0]  # (F, H, W, 3) in [0, 1]
+        return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)

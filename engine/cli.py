@@ -1,0 +1,141 @@
+"""Command line: ``python -m engine generate BUNDLE --out TAKE ...`` and ``python -m engine serve``.
+
+``generate`` writes progress to stdout as protocol JSON lines (the same ``progress``/``result``/
+``error`` messages as the worker, with id ``"generate"``), or a readable progress bar when stdout is
+a terminal. Exit codes: 0 take complete, 1 failed (one-line reason on stderr), 2 bad command line,
+130 interrupted (Ctrl-C or SIGTERM). Nothing is written to the take's folder unless it is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from . import __version__
+from .params import DTYPES, MODES, OFFLOAD_PROFILES, GenerateParams
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CLI_REQUEST_ID = "generate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Neural Previs engine: bundles in, takes out.")
+    parser.add_argument("--version", action="version", version=f"neural-previs engine {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="generate one take from a conditioning bundle")
+    generate.add_argument("bundle", help="bundle folder (holding shot.json)")
+    generate.add_argument("--out", required=True, help="take folder to create (must not exist)")
+    defaults = GenerateParams()
+    generate.add_argument("--model", default=defaults.model, help="tiny-random, wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, a folder or a repo id")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--negative-prompt", default="")
+    generate.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
+    generate.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
+    generate.add_argument("--seed", type=int, help="random seed (default: drawn and recorded in take.json)")
+    generate.add_argument("--mode", choices=MODES, default="restyle")
+    generate.add_argument("--objects", default="", help="selective mode: comma-separated object names")
+    generate.add_argument("--reference", help="style reference image")
+    generate.add_argument("--plate", help="selective mode: folder of frames (or a take) to keep outside the objects")
+    generate.add_argument("--conditioning-scale", type=float, default=1.0)
+    generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none")
+    generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    generate.add_argument("--dtype", choices=DTYPES, default="auto")
+    generate.add_argument("--download", action="store_true", help="allow downloading missing weights")
+    generate.add_argument("--motion-adapter", help="animatediff-controlnet: motion adapter folder or repo id")
+    generate.add_argument("--controlnet", help="animatediff-controlnet: depth ControlNet folder or repo id")
+
+    commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> GenerateParams:
+    return GenerateParams(
+        prompt=args.prompt,
+        model=args.model,
+        negative_prompt=args.negative_prompt,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        mode=args.mode,
+        objects=[name.strip() for name in args.objects.split(",") if name.strip()],
+        reference=args.reference,
+        plate=args.plate,
+        conditioning_scale=args.conditioning_scale,
+        offload=args.offload,
+        device=args.device,
+        dtype=args.dtype,
+        download=args.download,
+        motion_adapter=args.motion_adapter,
+        controlnet=args.controlnet,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .stdio import quiet_libraries, reserve_stdout
+
+    quiet_libraries()
+    args = build_parser().parse_args(argv)
+    protocol_out = reserve_stdout()
+    if args.command == "serve":
+        from .serve import serve
+
+        return serve(sys.stdin, protocol_out)
+    return _generate(args, protocol_out)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
+def _generate(args: argparse.Namespace, out) -> int:
+    import signal
+
+    from . import protocol
+
+    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    from .errors import EngineError, GenerationCancelled
+    from .progress_bar import ProgressBar
+
+    bar = ProgressBar(out) if out.isatty() else None
+
+    def report(phase, step, total, **extra):
+        if bar is not None:
+            bar.update(phase, step, total, extra.get("eta"), extra.get("note"))
+            return
+        known = {k: extra.pop(k) for k in ("eta", "window", "windows") if k in extra}
+        message = protocol.Progress(id=CLI_REQUEST_ID, phase=phase, step=step, total=total, extra=extra, **known)
+        out.write(message.to_json() + "\n")
+
+    def fail(message: str, kind: str) -> int:
+        if bar is not None:
+            bar.finish()
+        else:
+            out.write(protocol.Error(id=CLI_REQUEST_ID, message=message, kind=kind).to_json() + "\n")
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILED
+
+    try:
+        from .generate import Session, generate_take
+
+        summary = generate_take(Session(), args.bundle, args.out, params_from_args(args), report)
+    except EngineError as error:
+        return fail(error.message, error.kind)
+    except (KeyboardInterrupt, GenerationCancelled):
+        if bar is not None:
+            bar.finish()
+        print("interrupted: no take was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: full traceback on stderr, one line for the user
+        traceback.print_exc(file=sys.stderr)
+        return fail(f"internal error ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); see the traceback above", "internal")
+    if bar is not None:
+        bar.finish()
+        print(f"take written: {summary.path}" + (" (tiny-random: noise)" if summary.synthetic else ""), file=out)
+    else:
+        result = protocol.Result(id=CLI_REQUEST_ID, take=str(summary.path), frames=summary.frames, seconds=round(summary.seconds, 3),
+                                 extra={"synthetic": summary.synthetic})
+        out.write(result.to_json() + "\n")
+    return EXIT_OK

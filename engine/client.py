@@ -1,0 +1,178 @@
+"""A client for the worker, for the Blender add-on and scripts: starts ``python -m engine serve`` in
+the engine's own Python, sends requests, and reads events. No torch, no bpy.
+
+The one thing a client must never do is hang on a dead worker: when the worker's stdout closes,
+every request that has not had its final event gets an ``error`` event (kind ``worker``) with the
+worker's exit code and last stderr line, followed by a final ``error`` with ``id`` None.
+
+    client = EngineClient(python="/path/to/engine-venv/bin/python", package_root="/path/to/extension")
+    hello = client.start()
+    request_id = client.generate(bundle, take, {"model": "tiny-random", "prompt": "..."})
+    for event in client.events(request_id):   # progress ..., then result / cancelled / error
+        ...
+    client.shutdown()
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import queue
+import subprocess
+import sys
+import threading
+from typing import Iterator
+
+from . import protocol
+from .errors import EngineError
+
+TERMINAL_TYPES = (protocol.Result, protocol.Cancelled, protocol.Error)
+
+
+class WorkerError(EngineError):
+    """The worker could not be started, or died."""
+
+    kind = "worker"
+
+
+class EngineClient:
+    def __init__(self, python: str = sys.executable, package_root: str | None = None, env: dict | None = None):
+        """``python``: the engine environment's interpreter (never Blender's); ``package_root``: the
+        folder that contains the ``engine`` package (put on PYTHONPATH)."""
+        self.python = python
+        self.package_root = package_root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.hello: protocol.Hello | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._pending: set[str] = set()
+        self._pending_lock = threading.Lock()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._ids = itertools.count(1)
+        self._write_lock = threading.Lock()
+        #: stdout lines that were not protocol messages (there should never be any)
+        self.unparsable: list[str] = []
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    def start(self, timeout: float = 300.0) -> protocol.Hello:
+        env = dict(os.environ if self.env is None else self.env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (self.package_root, env.get("PYTHONPATH")) if p)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            self.process = subprocess.Popen(
+                [self.python, "-m", "engine", "serve"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, encoding="utf-8", bufsize=1, env=env,
+            )
+        except OSError as error:
+            raise WorkerError(f"cannot start the engine with {self.python}: {error.strerror}") from None
+        threading.Thread(target=self._read_stdout, name="engine-stdout", daemon=True).start()
+        threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True).start()
+        event = self.next_event(timeout)
+        if not isinstance(event, protocol.Hello):
+            self.close()
+            if isinstance(event, protocol.Error):
+                raise WorkerError(event.message)
+            raise WorkerError(f"the engine did not say hello within {timeout:.0f} s")
+        if event.protocol != protocol.PROTOCOL_VERSION:
+            self.close()
+            raise WorkerError(f"the engine speaks protocol {event.protocol}, this client {protocol.PROTOCOL_VERSION}: update one of them")
+        self.hello = event
+        return event
+
+    def shutdown(self, timeout: float = 60.0) -> int | None:
+        """Ask the worker to exit (a running request is cancelled first); returns its exit code."""
+        if self.process is None:
+            return None
+        try:
+            self._send(protocol.Shutdown())
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return self.process.returncode
+
+    def close(self) -> None:
+        """Kill the worker if it is still running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    # -------------------------------------------------------------------------------- requests
+
+    def generate(self, bundle: str, out: str, params: dict, request_id: str | None = None) -> str:
+        request_id = request_id or f"r{next(self._ids)}"
+        with self._pending_lock:
+            self._pending.add(request_id)
+        try:
+            self._send(protocol.Generate(id=request_id, bundle=str(bundle), out=str(out), params=dict(params)))
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the worker is dead: the stdout reader reports it for this request too
+        return request_id
+
+    def cancel(self, request_id: str) -> None:
+        try:
+            self._send(protocol.Cancel(id=request_id))
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    # ---------------------------------------------------------------------------------- events
+
+    def next_event(self, timeout: float | None = None) -> protocol.Message | None:
+        """The next event from the worker, or None after ``timeout`` seconds without one."""
+        try:
+            return self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def events(self, request_id: str, timeout: float | None = None) -> Iterator[protocol.Message]:
+        """Events of one request until (and including) its final one. Events of other requests
+        seen meanwhile are dropped, so use ``next_event`` when several requests are in flight."""
+        while True:
+            event = self.next_event(timeout)
+            if event is None:
+                raise WorkerError(f"no event from the engine for {timeout} s")
+            if getattr(event, "id", None) != request_id:
+                if isinstance(event, protocol.Error) and event.id is None and event.kind == "worker":
+                    raise WorkerError(event.message)
+                continue
+            yield event
+            if isinstance(event, TERMINAL_TYPES):
+                return
+
+    # -------------------------------------------------------------------------------- internals
+
+    def _send(self, message: protocol.Message) -> None:
+        with self._write_lock:
+            self.process.stdin.write(message.to_json() + "\n")
+            self.process.stdin.flush()
+
+    def _read_stdout(self) -> None:
+        for line in self.process.stdout:
+            try:
+                event = protocol.parse_message(line)
+            except protocol.ProtocolError as error:
+                self.unparsable.append(line)
+                self._stderr_tail.append(f"unparsable line from engine: {line.strip()[:200]} ({error.message})")
+                continue
+            if isinstance(event, TERMINAL_TYPES):
+                with self._pending_lock:
+                    self._pending.discard(event.id)
+            self._events.put(event)
+        code = self.process.wait()
+        last = next((line for line in reversed(self._stderr_tail) if line.strip()), "no output on stderr")
+        with self._pending_lock:
+            pending, self._pending = sorted(self._pending), set()
+        for request_id in pending:
+            message = f"the engine worker exited unexpectedly (exit code {code}) during this request: {last.strip()}"
+            self._events.put(protocol.Error(id=request_id, message=message, kind="worker"))
+        self._events.put(protocol.Error(id=None, message=f"the engine worker exited (exit code {code})", kind="worker"))
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            self._stderr_tail.append(line.rstrip("\n"))

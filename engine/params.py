@@ -1,0 +1,144 @@
+"""The parameters of one generation: what the CLI flags and the protocol's ``params`` object carry.
+
+Pure Python (no torch) so the Blender add-on can build and validate a request before sending it.
+Every field is recorded verbatim in ``take.json`` together with the values the engine resolved
+(``steps``, ``guidance`` and ``seed`` are filled in from the backend's defaults when left out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import ParamsError
+
+MODES = ("restyle", "selective")
+OFFLOAD_PROFILES = ("none", "model", "group")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: Seeds are fed to ``torch.Generator.manual_seed``; keeping them below 2**63 keeps them portable.
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class GenerateParams:
+    """Everything that decides what a take looks like, besides the bundle itself."""
+
+    prompt: str = ""
+    """What the shot should look like, e.g. "rainy neon street at night". Must not be empty."""
+
+    model: str = "wan-vace-1.3b"
+    """Which weights to use: a known name (``tiny-random``, ``wan-vace-1.3b``, ``wan-vace-14b``,
+    ``animatediff-controlnet``), a local diffusers folder, or a Hugging Face repo id."""
+
+    negative_prompt: str = ""
+    """What to steer away from. Empty means the backend's unconditional prompt."""
+
+    steps: int | None = None
+    """Denoising steps per window. ``None``: the backend's default."""
+
+    guidance: float | None = None
+    """Classifier-free guidance scale; 1.0 disables guidance. ``None``: the backend's default."""
+
+    seed: int | None = None
+    """Random seed; the same seed, bundle and parameters give the same frames. ``None``: a random
+    seed is drawn and recorded in ``take.json`` so the take can be reproduced."""
+
+    mode: str = "restyle"
+    """``restyle`` regenerates the whole frame from depth; ``selective`` regenerates only the
+    objects named in ``objects`` and keeps the rest from ``plate`` (or ``reference``)."""
+
+    objects: list[str] = field(default_factory=list)
+    """Names of the bundle's objects to regenerate in ``selective`` mode (see shot.json ``objects``)."""
+
+    reference: str | None = None
+    """Path to a style reference image (PNG/JPEG). In ``selective`` mode without a ``plate`` it
+    also fills the kept region."""
+
+    plate: str | None = None
+    """``selective`` mode: a folder of frames named ``<frame>.png`` (e.g. another take's ``frames/``)
+    whose pixels are kept outside the selected objects."""
+
+    conditioning_scale: float = 1.0
+    """Strength of the depth (control) conditioning."""
+
+    offload: str = "none"
+    """Memory profile: ``none`` (all on the GPU), ``model`` (one model on the GPU at a time),
+    ``group`` (groups of layers streamed to the GPU: least memory, slowest)."""
+
+    device: str = "auto"
+    """``auto`` (first CUDA GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+
+    dtype: str = "auto"
+    """Weights' precision: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``."""
+
+    download: bool = False
+    """Allow downloading missing weights from the Hugging Face Hub. Off by default: the engine is
+    offline unless asked."""
+
+    motion_adapter: str | None = None
+    """``animatediff-controlnet`` only: motion adapter folder or repo id (default: the backend's)."""
+
+    controlnet: str | None = None
+    """``animatediff-controlnet`` only: depth ControlNet folder or repo id (default: the backend's)."""
+
+    def check(self) -> None:
+        """Raise ``ParamsError`` with a precise message for the first invalid field.
+
+        Only checks what needs no bundle and no model; the engine checks the rest (object names
+        against the bundle, modes and sizes against the backend) before it loads anything.
+        """
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ParamsError("prompt is empty: describe the look you want, e.g. --prompt \"rainy neon street at night\"")
+        if not isinstance(self.negative_prompt, str):
+            raise ParamsError("negative_prompt must be a string")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ParamsError("model is empty: pass --model tiny-random, wan-vace-1.3b, a folder or a repo id")
+        if self.steps is not None and (type(self.steps) is not int or not 1 <= self.steps <= 1000):
+            raise ParamsError(f"steps must be an integer from 1 to 1000, got {self.steps!r}")
+        if self.guidance is not None and (
+            isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float)) or not 0 <= self.guidance <= 50
+        ):
+            raise ParamsError(f"guidance must be a number from 0 to 50, got {self.guidance!r}")
+        if self.seed is not None and (type(self.seed) is not int or not 0 <= self.seed <= MAX_SEED):
+            raise ParamsError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
+        if self.mode not in MODES:
+            raise ParamsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not isinstance(self.objects, list) or not all(isinstance(name, str) and name for name in self.objects):
+            raise ParamsError("objects must be a list of object names")
+        if self.mode == "selective" and not self.objects:
+            raise ParamsError("selective mode needs the objects to regenerate: pass --objects NAME,...")
+        if self.mode == "restyle" and self.objects:
+            raise ParamsError("objects only apply to selective mode: add --mode selective or drop --objects")
+        if self.mode == "selective" and not (self.plate or self.reference):
+            raise ParamsError("selective mode keeps the rest of the frame from a plate: pass --plate FRAMES_DIR or --reference IMAGE")
+        if self.plate and self.mode != "selective":
+            raise ParamsError("plate only applies to selective mode: add --mode selective or drop --plate")
+        if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 10:
+            raise ParamsError(f"conditioning_scale must be a number from 0 to 10, got {self.conditioning_scale!r}")
+        if self.offload not in OFFLOAD_PROFILES:
+            raise ParamsError(f"offload must be one of {', '.join(OFFLOAD_PROFILES)}, got {self.offload!r}")
+        if self.dtype not in DTYPES:
+            raise ParamsError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        ):
+            raise ParamsError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not isinstance(self.download, bool):
+            raise ParamsError("download must be true or false")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GenerateParams":
+        """Build from a JSON object; unknown keys are an error (a typo must not be silently ignored)."""
+        if not isinstance(data, dict):
+            raise ParamsError("params must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        params = cls(**data)
+        if isinstance(params.objects, str):
+            params.objects = [name for name in params.objects.split(",") if name]
+        return params

@@ -1,0 +1,194 @@
+"""The worker protocol: one JSON object per line on the worker's stdin (requests) and stdout (events).
+
+Pure Python, no torch: the Blender add-on imports this module to talk to ``python -m engine serve``.
+The full contract, with examples, is in docs/engine.md; in short:
+
+    worker -> client   hello                     once, first, when the worker is ready
+    client -> worker   generate {id, bundle, out, params}
+    client -> worker   cancel {id}               honoured within one denoising step
+    client -> worker   shutdown                  the worker exits 0 (a closed stdin does too)
+    worker -> client   progress {id, phase, step, total, eta, ...}   any number, in order
+    worker -> client   result {id, take} | cancelled {id} | error {id, message}   exactly one per generate
+
+Field names are the JSON keys. Unknown keys in incoming messages are ignored (forward compatible);
+a missing required key or an unknown ``type`` is a ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+from .errors import EngineError
+
+PROTOCOL_VERSION = 1
+
+#: Phases of a generation, in the order they first occur. With several windows, ``denoising`` and
+#: ``decoding`` alternate once per window; ``step`` keeps counting up across windows.
+PHASES = ("loading", "encoding", "denoising", "decoding", "writing")
+
+
+class ProtocolError(EngineError):
+    """A line that is not a valid protocol message."""
+
+    kind = "protocol"
+
+
+@dataclass
+class Message:
+    type: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"type": self.type}
+        data.update({k: v for k, v in dataclasses.asdict(self).items() if not (k == "extra" and not v)})
+        extra = data.pop("extra", None) or {}
+        data.update(extra)
+        return data
+
+    def to_json(self) -> str:
+        """One line of JSON, no trailing newline. ``allow_nan=False``: NaN is not JSON."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+
+
+# ---------------------------------------------------------------------------------------- requests
+
+
+@dataclass
+class Generate(Message):
+    """Generate a take from a bundle."""
+
+    type: ClassVar[str] = "generate"
+    id: str
+    """Client-chosen request id; every event about this request carries it."""
+    bundle: str
+    """Path of the conditioning bundle folder (the one holding shot.json)."""
+    out: str
+    """Path of the take folder to create; it must not exist yet."""
+    params: dict = field(default_factory=dict)
+    """``engine.params.GenerateParams`` as a JSON object (only the fields that differ from defaults
+    are needed)."""
+
+
+@dataclass
+class Cancel(Message):
+    """Cancel a queued or running request; answered by its ``cancelled`` event."""
+
+    type: ClassVar[str] = "cancel"
+    id: str
+
+
+@dataclass
+class Shutdown(Message):
+    """Stop the worker: a running request is cancelled first, then the worker exits 0."""
+
+    type: ClassVar[str] = "shutdown"
+
+
+# ------------------------------------------------------------------------------------------ events
+
+
+@dataclass
+class Hello(Message):
+    """First line the worker writes, once it is ready for requests."""
+
+    type: ClassVar[str] = "hello"
+    protocol: int
+    """Protocol version; a client must refuse a version it does not know."""
+    engine: str
+    """Engine version (``engine.__version__``)."""
+    device: str
+    """The default device, e.g. ``cuda:0 (NVIDIA H100 80GB HBM3)`` or ``cpu``."""
+    backends: list
+    """One object per backend: ``name``, ``frame_rule``, ``size_multiple``, ``window``, ``conditioning``..."""
+    pid: int
+    """Process id of the worker (for a client that wants to kill it)."""
+
+
+@dataclass
+class Progress(Message):
+    """Where a request is. ``step``/``total`` count denoising steps from 1 over all windows."""
+
+    type: ClassVar[str] = "progress"
+    id: str
+    phase: str
+    """One of ``PHASES``."""
+    step: int
+    total: int
+    eta: Optional[float] = None
+    """Seconds left in the denoising and decoding, estimated from the steps so far; ``None`` until known."""
+    window: int = 1
+    """Which window (1-based) of a long shot is being generated."""
+    windows: int = 1
+    extra: dict = field(default_factory=dict)
+    """Additional keys (e.g. ``note``), flattened into the JSON object."""
+
+
+@dataclass
+class Result(Message):
+    """The take is complete on disk."""
+
+    type: ClassVar[str] = "result"
+    id: str
+    take: str
+    """Absolute path of the take folder."""
+    frames: int = 0
+    """Number of frames written (always the bundle's frame count)."""
+    seconds: float = 0.0
+    """Wall time of the request, queueing excluded."""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Cancelled(Message):
+    """The request was cancelled; nothing was written."""
+
+    type: ClassVar[str] = "cancelled"
+    id: str
+
+
+@dataclass
+class Error(Message):
+    """The request failed; nothing was written. ``message`` is one line a user can act on."""
+
+    type: ClassVar[str] = "error"
+    id: Optional[str]
+    """The request's id, or ``None`` for a line that could not be parsed."""
+    message: str
+    kind: str = "engine"
+    """Category: ``bundle``, ``params``, ``model``, ``take``, ``out_of_memory``, ``protocol``,
+    ``worker`` (the worker died) or ``internal`` (a bug)."""
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.type: cls for cls in (Generate, Cancel, Shutdown, Hello, Progress, Result, Cancelled, Error)
+}
+
+
+def parse_message(line: str) -> Message:
+    """Parse one protocol line into its message dataclass, or raise ``ProtocolError``."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ProtocolError(f"not JSON: {error.msg} at column {error.colno}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a protocol message must be a JSON object")
+    kind = data.get("type")
+    cls = MESSAGE_TYPES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}; known: {', '.join(MESSAGE_TYPES)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {name: data[name] for name in fields if name in data and name != "extra"}
+    if "extra" in fields:
+        kwargs["extra"] = {k: v for k, v in data.items() if k not in fields and k != "type"}
+    missing = [
+        f.name
+        for f in fields.values()
+        if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ProtocolError(f"{kind} message lacks {', '.join(missing)}")
+    if "id" in kwargs and kwargs["id"] is not None and not isinstance(kwargs["id"], str):
+        raise ProtocolError(f"{kind} message id must be a string")
+    return cls(**kwargs)

@@ -1,0 +1,229 @@
+"""Finding weights safely: known names, local folders and the Hugging Face cache, offline by default.
+
+Rules (the engine runs on artists' machines and farms):
+- offline unless ``download`` is set: a missing model is one line saying what to download and where;
+- safetensors only (pickled ``.bin``/``.pt`` weights can run code when loaded) — checked here, and
+  ``use_safetensors=True`` is passed to every ``from_pretrained``;
+- never ``trust_remote_code``; ``model_index.json`` must name a pipeline class the backend knows and
+  only ``diffusers``/``transformers`` components, so no code from the model folder is ever imported;
+- a download fetches configs, tokenizers and safetensors only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .backends import BACKENDS, get_spec
+from .errors import ModelError
+
+#: Short names for the models the engine knows: name -> (backend, Hugging Face repo id, approx. download size).
+KNOWN_MODELS = {
+    "wan-vace-1.3b": ("wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "about 25 GB"),
+    "wan-vace-14b": ("wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers", "about 75 GB"),
+    "animatediff-controlnet": ("animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5", "about 5 GB"),
+}
+ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
+ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
+
+#: What a download fetches: configs, tokenizers, safetensors. Never pickles, never code.
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*tokenizer*", "*.tiktoken", "*merges*", "*vocab*"]
+_UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ALLOWED_LIBRARIES = {"diffusers", "transformers", None}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model found on disk, ready to load."""
+
+    name: str
+    """What the user asked for (``--model``)."""
+    backend: str
+    path: Path
+    """Local folder in diffusers layout (``model_index.json`` or a single component's ``config.json``)."""
+    repo_id: str | None = None
+    revision: str | None = None
+    """The Hugging Face snapshot commit, when loaded from the cache."""
+    fingerprint: str = ""
+    """sha256 over the folder's configs and the size, head and tail of each weights file."""
+    components: dict = field(default_factory=dict)
+    """Extra models a backend combines (e.g. ``motion_adapter``, ``controlnet``): name -> ResolvedModel."""
+
+    def describe(self) -> dict:
+        data = {
+            "name": self.name,
+            "backend": self.backend,
+            "path": str(self.path),
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "fingerprint": self.fingerprint,
+        }
+        if self.components:
+            data["components"] = {key: value.describe() for key, value in self.components.items()}
+        if get_spec(self.backend).synthetic:
+            data["note"] = "random weights: the output is noise"
+        return data
+
+
+def engine_cache_dir() -> Path:
+    """Where the engine keeps what it builds itself (the tiny-random model)."""
+    root = os.environ.get("NEURAL_PREVIS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "neural_previs")
+    return Path(root)
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment at call time (``HF_HUB_CACHE``, ``HF_HOME``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
+    """Turn ``--model`` into a checked local folder (building tiny-random, or downloading if allowed)."""
+    if model == "tiny-random":
+        from .backends import tiny_random
+
+        path = tiny_random.ensure_built(engine_cache_dir())
+        return _checked(model, "tiny-random", path, revision=f"tiny-random/v{tiny_random.BUILD_VERSION}")
+
+    backend_hint = None
+    if model in KNOWN_MODELS:
+        backend_hint, model_source, _ = KNOWN_MODELS[model]
+    else:
+        model_source = model
+    path, repo_id, revision = _locate(model_source, model, download)
+    backend = backend_hint or _backend_of(path, model)
+    resolved = _checked(model, backend, path, repo_id=repo_id, revision=revision)
+    if backend == "animatediff-controlnet":
+        extras = {}
+        for key, source in (
+            ("motion_adapter", motion_adapter or ANIMATEDIFF_MOTION_ADAPTER),
+            ("controlnet", controlnet or ANIMATEDIFF_DEPTH_CONTROLNET),
+        ):
+            extra_path, extra_repo, extra_revision = _locate(source, source, download)
+            _check_safe_weights(extra_path, source)
+            extras[key] = ResolvedModel(
+                name=source, backend=backend, path=extra_path, repo_id=extra_repo, revision=extra_revision,
+                fingerprint=fingerprint(extra_path),
+            )
+        resolved = dataclasses.replace(resolved, components=extras)
+    elif motion_adapter or controlnet:
+        raise ModelError("motion_adapter and controlnet only apply to the animatediff-controlnet backend")
+    return resolved
+
+
+def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, str | None]:
+    """A local folder, or a repo id looked up in (or, if allowed, downloaded to) the HF cache."""
+    local = Path(source).expanduser()
+    if local.is_dir():
+        return local.resolve(), None, None
+    if source.startswith((".", "/", "~")) or "\\" in source:
+        raise ModelError(f"model folder {source} does not exist")
+    if not _REPO_ID.match(source):
+        known = ", ".join(["tiny-random", *KNOWN_MODELS])
+        raise ModelError(f"unknown model {shown!r}: not a folder, a Hugging Face repo id or a known name ({known})")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    cache = hub_cache_dir()
+    try:
+        folder = snapshot_download(source, cache_dir=str(cache), local_files_only=True, allow_patterns=DOWNLOAD_PATTERNS)
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError) as error:
+        if not download:
+            raise ModelError(
+                f"weights for {shown} are not downloaded: run again with --download to fetch {source} "
+                f"into {cache}, or download it there with `hf download {source}`, or pass --model /path/to/folder"
+            ) from None
+        folder = _download(source, cache, shown, error)
+    folder = Path(folder)
+    return folder, source, folder.name
+
+
+def _download(source: str, cache: Path, shown: str, _cause: Exception) -> str:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(source, cache_dir=str(cache), allow_patterns=DOWNLOAD_PATTERNS)
+    except Exception as error:  # network, authentication, unknown repo
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"could not download {source} for {shown} into {cache}: {first}") from None
+
+
+def _backend_of(path: Path, shown: str) -> str:
+    index = _model_index(path, shown)
+    class_name = index.get("_class_name")
+    for spec in BACKENDS.values():
+        if class_name in spec.pipeline_classes and not spec.synthetic:
+            return spec.name
+    raise ModelError(f"{shown}: model_index.json names pipeline {class_name!r}, which no backend loads")
+
+
+def _checked(name: str, backend: str, path: Path, repo_id=None, revision=None) -> ResolvedModel:
+    spec = get_spec(backend)
+    index = _model_index(path, name)
+    class_name = index.get("_class_name")
+    if class_name not in spec.pipeline_classes:
+        raise ModelError(
+            f"{name}: {path} holds a {class_name!r} pipeline but backend {backend} loads {', '.join(spec.pipeline_classes)}"
+        )
+    for component, entry in index.items():
+        if component.startswith("_") or not isinstance(entry, list):
+            continue
+        library = entry[0] if entry else None
+        if library not in _ALLOWED_LIBRARIES:
+            # Any other library would be imported from the model folder or the Hub: remote code.
+            raise ModelError(f"{name}: component {component} comes from {library!r}; only diffusers and transformers components are loaded")
+    _check_safe_weights(path, name)
+    return ResolvedModel(name=name, backend=backend, path=path, repo_id=repo_id, revision=revision, fingerprint=fingerprint(path))
+
+
+def _model_index(path: Path, shown: str) -> dict:
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise ModelError(f"{shown}: {path} is not a diffusers pipeline folder (no model_index.json)")
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{shown}: {index_file} is corrupt ({error})") from None
+    if not isinstance(index, dict):
+        raise ModelError(f"{shown}: {index_file} is not a JSON object")
+    return index
+
+
+def _check_safe_weights(path: Path, shown: str) -> None:
+    """Every folder that holds weights must hold safetensors; code files are never allowed."""
+    for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+        if any(n.endswith(".py") for n in names):
+            raise ModelError(f"{shown}: {folder} contains Python code; the engine never runs code shipped with weights")
+        unsafe = [n for n in names if n.endswith(_UNSAFE_WEIGHTS)]
+        if unsafe and not any(n.endswith(".safetensors") for n in names):
+            raise ModelError(
+                f"{shown}: {folder} has only pickled weights ({unsafe[0]}); the engine loads .safetensors only"
+            )
+
+
+def fingerprint(path: Path) -> str:
+    """A cheap content fingerprint of a model folder (hashing 30 GB of weights would take minutes):
+    the full text of every small file, and the size plus first and last MiB of every large one."""
+    digest = hashlib.sha256()
+    chunk = 1 << 20
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        digest.update(str(file.relative_to(path)).encode("utf-8") + b"\0")
+        size = file.stat().st_size
+        digest.update(str(size).encode() + b"\0")
+        with open(file, "rb") as handle:
+            if size <= 2 * chunk:
+                digest.update(handle.read())
+            else:
+                digest.update(handle.read(chunk))
+                handle.seek(-chunk, os.SEEK_END)
+                digest.update(handle.read(chunk))
+    return "sha256-fp:" + digest.hexdigest()

@@ -1,0 +1,23 @@
+"""The add-on imports the engine's pure modules inside Blender, which has no torch."""
+
+import subprocess
+import sys
+
+from engine_testlib import REPO_ROOT
+
+
+def test_pure_modules_do_not_import_torch_or_bpy():
+    code = (
+        "import sys\n"
+        "import engine, engine.protocol, engine.bundle, engine.params, engine.snapping, engine.client, engine.backends\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'bpy', 'OpenEXR', 'PIL') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_bundle_exports_schema():
+    from engine import bundle
+
+    assert bundle.SCHEMA == "neural_previs.bundle/1"
