@@ -52,7 +52,7 @@ test: $(PACKAGE)
 
 # The add-on tests again on Blender 4.2 LTS, the oldest supported version (CI runs this too).
 test-blender42: $(PACKAGE) $(VENV42)/.installed
-	$(PY42) -m pytest $(PYTEST_FLAGS) tests/pure tests/blender
+	NEURAL_PREVIS_TEST_ENGINE_PYTHON=$(abspath $(PY)) $(PY42) -m pytest $(PYTEST_FLAGS) tests/pure tests/blender
 
 demo: $(PACKAGE)
 	$(PY) demo/run_demo.py --out out

@@ -57,6 +57,18 @@ class EngineClient:
     # ------------------------------------------------------------------------------- lifecycle
 
     def start(self, timeout: float = 300.0) -> protocol.Hello:
+        """Start the worker and wait for its hello (blocking; see ``launch`` for the non-blocking way)."""
+        self.launch()
+        event = self.next_event(timeout)
+        if not isinstance(event, protocol.Hello):
+            self.close()
+            if isinstance(event, protocol.Error):
+                raise WorkerError(event.message)
+            raise WorkerError(f"the engine did not say hello within {timeout:.0f} s")
+        return self.accept_hello(event)
+
+    def launch(self) -> None:
+        """Start the worker and return at once; its hello arrives as the first event, for ``accept_hello``."""
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (self.package_root, env.get("PYTHONPATH")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -70,17 +82,18 @@ class EngineClient:
             raise WorkerError(f"cannot start the engine with {self.python}: {error.strerror}") from None
         threading.Thread(target=self._read_stdout, name="engine-stdout", daemon=True).start()
         threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True).start()
-        event = self.next_event(timeout)
-        if not isinstance(event, protocol.Hello):
-            self.close()
-            if isinstance(event, protocol.Error):
-                raise WorkerError(event.message)
-            raise WorkerError(f"the engine did not say hello within {timeout:.0f} s")
+
+    def accept_hello(self, event: protocol.Hello) -> protocol.Hello:
+        """Check the worker's hello (protocol version) and remember it."""
         if event.protocol != protocol.PROTOCOL_VERSION:
             self.close()
             raise WorkerError(f"the engine speaks protocol {event.protocol}, this client {protocol.PROTOCOL_VERSION}: update one of them")
         self.hello = event
         return event
+
+    def stderr_tail(self) -> list[str]:
+        """The last lines the worker wrote to stderr (for telling a user why it died)."""
+        return list(self._stderr_tail)
 
     def shutdown(self, timeout: float = 60.0) -> int | None:
         """Ask the worker to exit (a running request is cancelled first); returns its exit code."""

@@ -1,0 +1,201 @@
+"""Scene to strip with the real engine (tiny-random on CPU) driven by the installed extension."""
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import bpy
+import pytest
+from PIL import Image
+
+import scenes
+from demo.blender_session import REPO
+
+# The engine's own Python: the main test venv has torch and diffusers. The Blender 4.2 run (whose venv has
+# only bpy) points at it through NEURAL_PREVIS_TEST_ENGINE_PYTHON.
+ENGINE_PYTHON = os.environ.get("NEURAL_PREVIS_TEST_ENGINE_PYTHON", sys.executable)
+
+
+@pytest.fixture(autouse=True)
+def engine_python(monkeypatch):
+    monkeypatch.setenv("NEURAL_PREVIS_PYTHON", ENGINE_PYTHON)
+
+
+@pytest.fixture
+def modules(installed_extension):
+    def load(name):
+        return importlib.import_module(f"{installed_extension}.addon.{name}")
+
+    return load
+
+
+def strips_of(scene):
+    editor = scene.sequence_editor
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def settings_fingerprint(scene):
+    settings = scene.neural_previs
+    return {p.identifier: str(getattr(settings, p.identifier)) for p in settings.bl_rna.properties if p.identifier != "rna_type"}
+
+
+@pytest.fixture
+def shot(empty_scene, tmp_path):
+    """A 1001-based shot with the user's own strips on channels 1 and 2."""
+    scene = empty_scene
+    scene.render.resolution_x, scene.render.resolution_y = 48, 32
+    scene.frame_start, scene.frame_end = 1001, 1005
+    scenes.floor(scene)
+    scenes.box(scene, "Crate", (0, 0, 0.5))
+    scenes.uv_sphere(scene, "Ball", (1.0, 0.5, 0.4), radius=0.4)
+    scenes.add_camera(scene, location=(4, -4, 2.5), target=(0, 0, 0.4))
+    scene.neural_previs.prompt = "a rainy neon street"
+    scene.neural_previs.model = "tiny-random"
+    scene.neural_previs.steps = 2
+    scene.neural_previs.seed = 11
+    scene.neural_previs.output_directory = str(tmp_path / "takes")
+    scene.sequence_editor_create()
+    plate = tmp_path / "plate.png"
+    Image.new("RGB", (8, 8), (10, 120, 10)).save(plate)
+    strips_of(scene).new_image(name="Plate", filepath=str(plate), channel=1, frame_start=990).frame_final_duration = 40
+    strips_of(scene).new_image(name="Notes", filepath=str(plate), channel=2, frame_start=1003)
+    return scene
+
+
+def user_strips(scene):
+    return sorted((s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in strips_of(scene) if "_take_" not in s.name)
+
+
+def test_generate_puts_frame_accurate_takes_on_the_timeline(shot, tmp_path):
+    before_settings = settings_fingerprint(shot)
+    before_strips = user_strips(shot)
+    assert bpy.ops.neural_previs.generate() == {"FINISHED"}
+    first = strips_of(shot)["Scene_take_001"]
+    assert first.channel == 3
+    assert (first.frame_final_start, first.frame_final_end) == (1001, 1006)
+    for frame in range(1001, 1006):
+        element = first.strip_elem_from_frame(frame)
+        assert element.filename == f"{frame:04d}.png"
+        with Image.open(os.path.join(bpy.path.abspath(first.directory), element.filename)) as image:
+            assert image.size == (48, 32)
+    assert first["neural_previs"]["params"]["prompt"] == "a rainy neon street"
+    assert first["neural_previs"]["resolved"]["seed"] == 11
+    first_state = (first.channel, first.frame_final_start, first.frame_final_end, first.directory)
+
+    assert bpy.ops.neural_previs.generate(prompt="watercolour", seed=12) == {"FINISHED"}
+    second = strips_of(shot)["Scene_take_002"]
+    assert second.channel == 4
+    assert second["neural_previs"]["params"]["prompt"] == "watercolour"
+    first = strips_of(shot)["Scene_take_001"]
+    assert (first.channel, first.frame_final_start, first.frame_final_end, first.directory) == first_state
+    assert user_strips(shot) == before_strips
+    assert settings_fingerprint(shot) == before_settings  # operator arguments never write back into the scene
+
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    reopened = strips_of(bpy.context.scene)
+    assert reopened["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "a rainy neon street"
+    assert reopened["Scene_take_002"]["neural_previs"]["params"]["prompt"] == "watercolour"
+    assert reopened["Scene_take_002"].strip_elem_from_frame(1004).filename == "1004.png"
+
+
+def test_missing_engine_is_one_clear_line_and_no_strip(shot, tmp_path, monkeypatch, modules):
+    modules("engine_session").stop()
+    monkeypatch.setenv("NEURAL_PREVIS_PYTHON", str(tmp_path / "no-such-python"))
+    assert not bpy.ops.neural_previs.generate.poll()
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.neural_previs.generate("EXEC_DEFAULT")
+    assert "does not exist" in str(error.value) and "\n" not in str(error.value).strip()
+    assert user_strips(shot) == sorted(user_strips(shot)) and "Scene_take_001" not in strips_of(shot)
+    assert not (tmp_path / "takes" / "Scene" / "take_001").exists()
+
+
+def run_until(generation, condition, limit=2000):
+    for _ in range(limit):
+        if condition():
+            return
+        generation.tick(budget_s=0.2, wait_s=0.2)
+    raise AssertionError("condition never met")
+
+
+def test_cancel_mid_denoising_adds_nothing(shot, tmp_path, modules):
+    generation_module = modules("generation")
+    generation = generation_module.Generation(bpy.context, generation_module.GenerationRequest(steps=40))
+    generation.begin()
+    run_until(generation, lambda: generation.progress.phase == "denoising")
+    generation.cancel()
+    run_until(generation, lambda: generation.done)
+    assert generation.cancelled
+    assert "Scene_take_001" not in strips_of(shot)
+    assert not generation.take_folder.exists()
+    assert not [p for p in generation.take_folder.parent.iterdir() if p.name.startswith(".take_001")]
+
+
+def test_engine_killed_mid_run_is_a_clean_error(shot, modules):
+    generation_module = modules("generation")
+    engine_session = modules("engine_session")
+    generation = generation_module.Generation(bpy.context, generation_module.GenerationRequest(steps=40))
+    generation.begin()
+    run_until(generation, lambda: generation.progress.phase == "denoising")
+    engine_session.current().process.kill()
+    with pytest.raises(generation_module.GenerationError) as error:
+        run_until(generation, lambda: generation.done)
+    assert "engine" in str(error.value) and "\n" not in str(error.value)
+    assert engine_session.current() is None
+    assert "Scene_take_001" not in strips_of(shot)
+    # The next generation starts a fresh engine.
+    assert bpy.ops.neural_previs.generate() == {"FINISHED"}
+
+
+def test_engine_is_gone_after_unregister(shot, modules, installed_extension):
+    engine_session = modules("engine_session")
+    if engine_session.current() is None:
+        assert bpy.ops.neural_previs.engine_start() == {"FINISHED"}
+    process = engine_session.current().process
+    assert process.poll() is None
+    bpy.ops.preferences.addon_disable(module=installed_extension)
+    try:
+        assert process.poll() is not None
+    finally:
+        bpy.ops.preferences.addon_enable(module=installed_extension)
+
+
+HEADLESS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from demo.blender_session import start_blender_with_extension
+    bpy = start_blender_with_extension()
+    bpy.ops.wm.open_mainfile(filepath={blend!r})
+    import importlib
+    cli = importlib.import_module("bl_ext.user_default.neural_previs.addon.cli")
+    sys.exit(cli.run({argv!r}))
+    """
+)
+
+
+def run_headless(blend, argv):
+    script = HEADLESS_SCRIPT.format(repo=str(REPO), blend=str(blend), argv=argv)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+
+
+def test_headless_command_exit_codes(shot, tmp_path):
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    done = run_headless(blend, ["generate", "--prompt", "dusk", "--model", "tiny-random", "--steps", "2", "--save"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "take 'Scene_take_001' added" in done.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    assert strips_of(bpy.context.scene)["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "dusk"
+
+    bpy.context.scene.camera = None
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "no_camera.blend"))
+    failed = run_headless(tmp_path / "no_camera.blend", ["generate", "--prompt", "dusk", "--model", "tiny-random"])
+    assert failed.returncode == 1
+    assert "no camera" in failed.stderr.strip().splitlines()[-1]
+
+    unknown = run_headless(blend, ["generate", "--scene", "Nope", "--prompt", "x"])
+    assert unknown.returncode == 2
