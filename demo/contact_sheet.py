@@ -34,20 +34,30 @@ def _hsv_to_rgb(h, s, v):
     return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
 
 
-def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, extra_columns=None) -> Path:
-    """Write a PNG with `rows` frames spread over the shot: depth | mask (| extra columns, e.g. a take's frames)."""
+def bundle_frame_tiles(bundle: Path, shot: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """RGB tiles of one frame: inverse depth (shot-wide range) and coloured ids."""
+    with OpenEXR.File(str(Path(bundle) / record["depth"])) as exr:
+        depth = next(iter(exr.channels().values())).pixels
+    ids = np.array(Image.open(Path(bundle) / record["mask"])).astype(np.int64)
+    inverse = np.repeat(_inverse_depth_image(depth, shot["near"], shot["far"])[..., None], 3, axis=2)
+    return inverse, _id_colours(ids)
+
+
+def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, take: Path | None = None) -> Path:
+    """A PNG of `rows` frames spread over the shot: depth | masks (| the take's frame when given)."""
     bundle = Path(bundle)
     shot = json.loads((bundle / "shot.json").read_text())
+    take_files = {}
+    if take is not None:
+        record = json.loads((Path(take) / "take.json").read_text())
+        take_files = {entry["frame"]: Path(take) / entry["file"] for entry in record["frames"]}
     frames = shot["frames"]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(rows, len(frames))).round().astype(int)]
     tiles = []
     for record in picks:
-        with OpenEXR.File(str(bundle / record["depth"])) as exr:
-            depth = next(iter(exr.channels().values())).pixels
-        ids = np.array(Image.open(bundle / record["mask"])).astype(np.int64)
-        row = [np.repeat(_inverse_depth_image(depth, shot["near"], shot["far"])[..., None], 3, axis=2), _id_colours(ids)]
-        if extra_columns:
-            row += [np.asarray(column(record["frame"]))[..., :3] for column in extra_columns]
+        row = list(bundle_frame_tiles(bundle, shot, record))
+        if take_files:
+            row.append(np.asarray(Image.open(take_files[record["frame"]]).convert("RGB")))
         tiles.append(np.concatenate(row, axis=1))
     sheet = Image.fromarray(np.concatenate(tiles, axis=0))
     draw = ImageDraw.Draw(sheet)

@@ -1,50 +1,127 @@
-"""`make demo`: build a blockout scene, render its conditioning bundle, and write a contact sheet.
+"""`make demo`: the whole product in one command.
 
-Writes out/demo.blend, out/bundle/ and out/demo_contact.png.
+Builds a blockout (a room, box furniture, a proxy character walking, a dolly camera), renders its
+conditioning bundle, generates a take with the best model found on this machine, puts it on the
+timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | take) and out/demo_contact.png.
+Without real weights and a CUDA GPU the take comes from `tiny-random`: random weights, so its frames
+are noise — the demo then shows the pipeline, not a picture, and says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from demo.blender_session import start_blender_with_extension  # noqa: E402
 
+_PROBE = """
+import sys
+from engine.weights import resolve_model
+import torch
+if not torch.cuda.is_available():
+    sys.exit(3)
+resolve_model(sys.argv[1])
+"""
+
+
+def best_model(engine_python: str) -> str:
+    """A real model when its weights are on disk and a CUDA GPU is there; else tiny-random."""
+    for model in ("wan-vace-1.3b", "animatediff-controlnet"):
+        probe = subprocess.run([engine_python, "-c", _PROBE, model], cwd=REPO, capture_output=True, text=True)
+        if probe.returncode == 0:
+            return model
+    return "tiny-random"
+
+
+def write_side_by_side_video(bundle: Path, take: Path, output: Path) -> None:
+    """depth | masks | take for every frame, H.264 yuv420p at the shot's rate."""
+    import imageio.v2 as imageio
+    import numpy as np
+    from PIL import Image
+
+    from demo.contact_sheet import bundle_frame_tiles
+
+    shot = json.loads((bundle / "shot.json").read_text())
+    record = json.loads((take / "take.json").read_text())
+    take_files = {entry["frame"]: take / entry["file"] for entry in record["frames"]}
+    writer = imageio.get_writer(str(output), fps=shot["fps"], codec="libx264", pixelformat="yuv420p", macro_block_size=2, quality=7)
+    try:
+        for frame_record in shot["frames"]:
+            depth, mask = bundle_frame_tiles(bundle, shot, frame_record)
+            generated = np.asarray(Image.open(take_files[frame_record["frame"]]).convert("RGB"))
+            row = np.concatenate([depth, mask, generated], axis=1)
+            height, width = row.shape[0] // 2 * 2, row.shape[1] // 2 * 2
+            writer.append_data(row[:height, :width])
+    finally:
+        writer.close()
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="out", help="output folder (replaced demo files only)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="out", help="output folder")
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--width", type=int, default=832)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--model", help="force a model (default: the best found locally)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's; tiny-random uses 4)")
     args = parser.parse_args()
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
+    engine_python = os.environ.setdefault("NEURAL_PREVIS_PYTHON", sys.executable)
+
+    model = args.model or best_model(engine_python)
+    steps = args.steps or (4 if model == "tiny-random" else None)
+    if model == "tiny-random":
+        print("=" * 78)
+        print("No real model weights (or no CUDA GPU) found: the demo uses 'tiny-random'.")
+        print("Its weights are random, so THE GENERATED FRAMES ARE NOISE. The bundle, the engine,")
+        print("the take and the timeline are all real; put Wan2.1-VACE weights in the Hugging Face")
+        print("cache on a CUDA machine to see pictures.")
+        print("=" * 78, flush=True)
 
     bpy = start_blender_with_extension()
     from demo.blockout import build_blockout, face_count
     from demo.contact_sheet import write_contact_sheet
 
     bpy.ops.wm.read_homefile(use_empty=True)
-    scene = build_blockout(bpy.context.scene, frames=args.frames)
+    scene = build_blockout(bpy.context.scene, frames=args.frames, width=args.width, height=args.height)
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    print(f"Blockout: {face_count(scene)} faces, frames {scene.frame_start}..{scene.frame_end}, saved to {blend}")
+    print(f"Blockout: {face_count(scene)} faces, frames {scene.frame_start}..{scene.frame_end}, {blend}", flush=True)
 
-    bundle = out / "bundle"
+    takes = out / "neural_previs"
+    if takes.exists():
+        shutil.rmtree(takes)  # the demo's own output folder: a fresh demo each run
+    settings = scene.neural_previs
+    settings.prompt = "a cosy mid-century living room at dusk, warm lamps, film still"
+    settings.model = model
+    settings.seed = 1
+    settings.output_directory = str(takes)
+    if steps:
+        settings.steps = steps
     start = time.perf_counter()
-    result = bpy.ops.neural_previs.render_conditioning(directory=str(bundle))
-    elapsed = time.perf_counter() - start
-    if result != {"FINISHED"}:
-        print("Conditioning render failed", file=sys.stderr)
+    if bpy.ops.neural_previs.generate() != {"FINISHED"}:
+        print("Generation failed", file=sys.stderr)
         return 1
-    frames = scene.frame_end - scene.frame_start + 1
-    print(f"Conditioning bundle: {bundle} ({frames} frames in {elapsed:.2f} s, {elapsed / frames * 1000:.0f} ms/frame)")
-    sheet = write_contact_sheet(bundle, out / "demo_contact.png")
-    print(f"Contact sheet: {sheet}")
+    print(f"Generated with {model} in {time.perf_counter() - start:.1f} s", flush=True)
+    bpy.ops.wm.save_mainfile()
+
+    shot_folder = takes / scene.name
+    bundle, take = shot_folder / "take_001_bundle", shot_folder / "take_001"
+    write_side_by_side_video(bundle, take, out / "demo.mp4")
+    sheet = write_contact_sheet(bundle, out / "demo_contact.png", take=take)
+    print(f"Wrote {blend}, {out / 'demo.mp4'} (depth | masks | take) and {sheet}")
+    if model == "tiny-random":
+        print("Reminder: tiny-random frames are noise; the pipeline around them is what the demo shows.")
     return 0
 
 
