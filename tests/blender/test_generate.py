@@ -4,7 +4,9 @@ import importlib
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import bpy
 import pytest
@@ -100,6 +102,15 @@ def test_generate_puts_frame_accurate_takes_on_the_timeline(shot, tmp_path):
     assert reopened["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "a rainy neon street"
     assert reopened["Scene_take_002"]["neural_previs"]["params"]["prompt"] == "watercolour"
     assert reopened["Scene_take_002"].strip_elem_from_frame(1004).filename == "1004.png"
+
+
+def test_unsaved_file_uses_a_temporary_folder_and_warns(shot, capfd):
+    shot.neural_previs.output_directory = "//neural_previs/"
+    assert bpy.data.filepath == ""
+    assert bpy.ops.neural_previs.generate() == {"FINISHED"}
+    assert "The .blend is not saved" in capfd.readouterr().out
+    (strip,) = [s for s in strips_of(shot) if "_take_" in s.name]
+    assert Path(bpy.path.abspath(strip.directory)).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
 
 
 def test_missing_engine_is_one_clear_line_and_no_strip(shot, tmp_path, monkeypatch, modules):
