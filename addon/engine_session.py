@@ -55,6 +55,15 @@ def resolve_engine_python(preferences=None) -> str:
     raise EngineNotConfigured(f"The engine is not set up; press 'Set Up Engine' in the Neural Previs preferences, or set {PYTHON_VARIABLE}")
 
 
+def unavailable_reason() -> str | None:
+    """Why no engine can be started (for poll messages), or None."""
+    try:
+        resolve_engine_python()
+    except EngineNotConfigured as error:
+        return str(error)
+    return None
+
+
 def engine_environment(preferences=None) -> dict:
     preferences = preferences or get_preferences()
     env = dict(os.environ)

@@ -48,10 +48,9 @@ class NEURAL_PREVIS_OT_engine_start(bpy.types.Operator):
         if engine_session.current() is not None:
             cls.poll_message_set("The engine is already running")
             return False
-        try:
-            engine_session.resolve_engine_python()
-        except engine_session.EngineNotConfigured as error:
-            cls.poll_message_set(str(error))
+        reason = engine_session.unavailable_reason()
+        if reason:
+            cls.poll_message_set(reason)
             return False
         return True
 

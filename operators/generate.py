@@ -5,8 +5,6 @@ read the engine's events), so Blender never waits on the engine; Esc or the Canc
 From a script in the UI it is modal too when invoked; with EXEC it blocks, as it does in background mode.
 """
 
-import traceback
-
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
@@ -14,6 +12,7 @@ from ..addon import engine_session
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.generation import Generation, GenerationError, GenerationRequest
 from ..addon.properties import MODE_ITEMS
+from .messages import failure_message
 
 _TICK_S = 0.1
 _TICK_BUDGET_S = 0.05
@@ -22,10 +21,7 @@ _OVERRIDABLE = ("prompt", "negative_prompt", "model", "steps", "seed", "guidance
 
 
 def _failure_message(error: BaseException) -> str:
-    if isinstance(error, GenerationError):
-        return str(error)
-    traceback.print_exc()
-    return f"Generation failed ({type(error).__name__}: {error}); see the system console for details"
+    return failure_message(error, (GenerationError,), "Generation")
 
 
 class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
@@ -57,10 +53,9 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
         if scene.camera is None and not any(m.camera for m in scene.timeline_markers):
             cls.poll_message_set("The scene has no camera; add one and make it the scene camera")
             return False
-        try:
-            engine_session.resolve_engine_python()
-        except engine_session.EngineNotConfigured as error:
-            cls.poll_message_set(str(error))
+        reason = engine_session.unavailable_reason()
+        if reason:
+            cls.poll_message_set(reason)
             return False
         return True
 

@@ -1,13 +1,12 @@
 """`neural_previs.import_take`: put a take folder (from this machine or a farm) on the scene's timeline."""
 
-import traceback
-
 import bpy
 from bpy.props import StringProperty
 
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.take_files import TakeFolderError, read_take
 from ..addon.timeline import TimelineError, next_take_name_in_scene, place_take
+from .messages import failure_message
 
 
 class NEURAL_PREVIS_OT_import_take(bpy.types.Operator):
@@ -38,12 +37,8 @@ class NEURAL_PREVIS_OT_import_take(bpy.types.Operator):
         try:
             take = read_take(folder)
             strip = place_take(context.scene, take, next_take_name_in_scene(context.scene))
-        except (TakeFolderError, TimelineError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
         except Exception as error:
-            traceback.print_exc()
-            self.report({"ERROR"}, f"Importing the take failed ({type(error).__name__}: {error}); see the system console")
+            self.report({"ERROR"}, failure_message(error, (TakeFolderError, TimelineError), "Importing the take"))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Take placed as '{strip.name}' on channel {strip.channel}, frames {take.first_frame}..{take.last_frame}")
         return {"FINISHED"}

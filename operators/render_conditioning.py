@@ -5,13 +5,13 @@ responsive; Esc cancels and leaves nothing behind. From a script or in backgroun
 """
 
 import time
-import traceback
 
 import bpy
 from bpy.props import StringProperty
 
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.conditioning import ConditioningError, ConditioningRender
+from .messages import failure_message
 
 _TICK_BUDGET_S = 0.1
 
@@ -21,11 +21,7 @@ def _scene_has_a_camera(scene) -> bool:
 
 
 def _failure_message(error: BaseException) -> str:
-    if isinstance(error, ConditioningError):
-        return str(error)
-    # A bug, not a user error: the full traceback goes to the console, the UI gets one line.
-    traceback.print_exc()
-    return f"Conditioning render failed ({type(error).__name__}: {error}); see the system console for details"
+    return failure_message(error, (ConditioningError,), "Conditioning render")
 
 
 class NEURAL_PREVIS_OT_render_conditioning(bpy.types.Operator):

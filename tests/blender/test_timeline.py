@@ -64,7 +64,6 @@ def test_second_take_is_added_and_first_left_alone(shot_with_user_strips, tmp_pa
 
 
 def test_takes_survive_save_and_reopen(shot_with_user_strips, tmp_path):
-    scene = shot_with_user_strips
     import_take(write_take(tmp_path / "take_a", list(range(1001, 1013))))
     import_take(write_take(tmp_path / "take_b", list(range(1001, 1013)), params={"prompt": "b"}))
     blend = tmp_path / "shot.blend"
