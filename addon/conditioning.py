@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from . import camera_math
-from .bundle_files import SCHEMA, BundleWriter, check_destination
+from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination, should_encode_in_process
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
 from .scene_geometry import candidate_owners, collect_frame_geometry
@@ -122,7 +122,7 @@ class ConditioningRender:
         self._saved_state = (scene.frame_current, scene.frame_subframe, scene.camera)
         try:
             self._rasterizer = DepthIdRasterizer(width, height)
-            self._writer = BundleWriter(destination)
+            self._writer = BundleWriter(destination, encode_in_process=should_encode_in_process(len(self.frames), width, height))
         except Exception as error:
             self._release()
             raise ConditioningError(str(error)) from None
@@ -152,7 +152,10 @@ class ConditioningRender:
             self._near = min(self._near, float(depth[visible].min()))
             self._far = max(self._far, float(depth[visible].max()))
         record = {"frame": frame, "camera": camera_name}
-        record.update(self._writer.add_frame(frame, depth, ids))
+        try:
+            record.update(self._writer.add_frame(frame, depth, ids))
+        except BundleLocationError as error:
+            raise ConditioningError(str(error)) from None
         record["K"] = K.tolist()
         record["world_to_camera"] = world_to_cam.tolist()
         self._frame_records.append(record)
@@ -190,7 +193,10 @@ class ConditioningRender:
             }
             lines = [name] + camera_math.realestate10k_rows(self.frames, fps, self._Ks, self._world_to_cams, width, height)
             writer, self._writer = self._writer, None
-            return writer.finish(shot, lines)
+            try:
+                return writer.finish(shot, lines)
+            except BundleLocationError as error:
+                raise ConditioningError(str(error)) from None
         except BaseException:
             self.abort()
             raise

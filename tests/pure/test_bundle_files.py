@@ -1,31 +1,52 @@
 """Bundle folders appear complete or not at all, and never replace something that is not a bundle."""
 
 import json
+import shutil
 
 import numpy as np
+import OpenEXR
 import pytest
+from PIL import Image
 
 from neural_previs.addon.bundle_files import BundleLocationError, BundleWriter, check_destination
 
 
-def write_bundle(destination, frames=(1, 2)):
-    writer = BundleWriter(check_destination(str(destination)))
+@pytest.fixture(params=[True, False], ids=["encoder-process", "encoder-threads"])
+def encode_in_process(request):
+    return request.param
+
+
+def write_bundle(destination, frames=(1, 2), encode_in_process=True):
+    writer = BundleWriter(check_destination(str(destination)), encode_in_process=encode_in_process)
     records = [writer.add_frame(f, np.full((4, 5), float(f), np.float32), np.full((4, 5), f, np.uint16)) for f in frames]
     return writer, records
 
 
-def test_bundle_appears_only_when_finished(tmp_path):
+def test_bundle_appears_only_when_finished(tmp_path, encode_in_process):
     destination = tmp_path / "shots" / "bundle"
-    writer, records = write_bundle(destination)
+    writer, records = write_bundle(destination, encode_in_process=encode_in_process)
     assert not destination.exists()
     writer.finish({"schema": "x", "frames": records}, ["shot", "row"])
     assert sorted(p.name for p in destination.iterdir()) == ["camera.txt", "depth", "mask", "shot.json"]
     assert json.loads((destination / "shot.json").read_text())["frames"][1]["depth"] == "depth/000002.exr"
     assert [p.name for p in destination.parent.iterdir()] == ["bundle"]  # no staging folders left
+    with OpenEXR.File(str(destination / "depth" / "000002.exr")) as exr:
+        assert np.array_equal(exr.channels()["Z"].pixels, np.full((4, 5), 2.0, np.float32))
+    with Image.open(destination / "mask" / "000001.png") as image:
+        assert np.array_equal(np.array(image), np.full((4, 5), 1, np.uint16))
 
 
-def test_abort_leaves_nothing(tmp_path):
-    writer, _ = write_bundle(tmp_path / "bundle")
+def test_an_encoding_failure_publishes_nothing(tmp_path, encode_in_process):
+    writer, records = write_bundle(tmp_path / "bundle", encode_in_process=encode_in_process)
+    shutil.rmtree(writer.staging / "mask")  # the disk loses the folder under the encoder
+    writer.add_frame(3, np.ones((4, 5), np.float32), np.ones((4, 5), np.uint16))
+    with pytest.raises(BundleLocationError, match="Writing the bundle failed"):
+        writer.finish({"frames": records}, ["x"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_abort_leaves_nothing(tmp_path, encode_in_process):
+    writer, _ = write_bundle(tmp_path / "bundle", encode_in_process=encode_in_process)
     writer.abort()
     assert list(tmp_path.iterdir()) == []
 
