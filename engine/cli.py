@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--controlnet", help="animatediff-controlnet: depth ControlNet folder or repo id")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
+
+    from .batch import cli as batch_cli
+
+    batch_cli.add_parser(commands)
     return parser
 
 
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     args = build_parser().parse_args(argv)
+    if args.command == "batch":  # a person's console, not a protocol stream: stdout stays as it is
+        from .batch import cli as batch_cli
+
+        return batch_cli.run(args)
     protocol_out = reserve_stdout()
     if args.command == "serve":
         from .serve import serve
