@@ -48,6 +48,7 @@ class EngineClient:
         self._events: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
+        self._exit_message: str | None = None  # set once the worker's stdout has closed
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
@@ -106,8 +107,11 @@ class EngineClient:
     # -------------------------------------------------------------------------------- requests
 
     def generate(self, bundle: str, out: str, params: dict, request_id: str | None = None) -> str:
+        """Send a request; returns its id. Raises ``WorkerError`` if the worker has already exited."""
         request_id = request_id or f"r{next(self._ids)}"
         with self._pending_lock:
+            if self._exit_message is not None:  # already dead: say so now rather than never answer
+                raise WorkerError(self._exit_message)
             self._pending.add(request_id)
         try:
             self._send(protocol.Generate(id=request_id, bundle=str(bundle), out=str(out), params=dict(params)))
@@ -139,6 +143,7 @@ class EngineClient:
                 raise WorkerError(f"no event from the engine for {timeout} s")
             if getattr(event, "id", None) != request_id:
                 if isinstance(event, protocol.Error) and event.id is None and event.kind == "worker":
+                    self._events.put(event)  # leave the end-of-worker marker for other readers
                     raise WorkerError(event.message)
                 continue
             yield event
@@ -168,6 +173,7 @@ class EngineClient:
         last = next((line for line in reversed(self._stderr_tail) if line.strip()), "no output on stderr")
         with self._pending_lock:
             pending, self._pending = sorted(self._pending), set()
+            self._exit_message = f"the engine worker is not running (it exited with code {code}: {last.strip()})"
         for request_id in pending:
             message = f"the engine worker exited unexpectedly (exit code {code}) during this request: {last.strip()}"
             self._events.put(protocol.Error(id=request_id, message=message, kind="worker"))

@@ -144,3 +144,6 @@ def test_a_dead_worker_is_an_error_not_a_hang(client, tmp_path):
     assert "exited unexpectedly" in error.message and "-9" in error.message
     with pytest.raises(WorkerError):
         list(client.events("r-after-death", timeout=10))
+    # a request for the dead worker is refused at once, not left hanging
+    with pytest.raises(WorkerError, match="not running"):
+        client.generate(bundle, tmp_path / "late", TINY)
