@@ -66,11 +66,15 @@ class EngineClient:
                 [self.python, "-m", "engine", "serve"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, encoding="utf-8", bufsize=1, env=env,
+                # Run from the package root so `-m engine` can only find this engine, never an
+                # unrelated "engine" folder in the caller's directory; paths are sent absolute.
+                cwd=self.package_root,
             )
         except OSError as error:
             raise WorkerError(f"cannot start the engine with {self.python}: {error.strerror}") from None
+        self._stderr_thread = threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True)
+        self._stderr_thread.start()
         threading.Thread(target=self._read_stdout, name="engine-stdout", daemon=True).start()
-        threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True).start()
         event = self.next_event(timeout)
         if not isinstance(event, protocol.Hello):
             self.close()
@@ -114,7 +118,11 @@ class EngineClient:
                 raise WorkerError(self._exit_message)
             self._pending.add(request_id)
         try:
-            self._send(protocol.Generate(id=request_id, bundle=str(bundle), out=str(out), params=dict(params)))
+            self._send(
+                protocol.Generate(
+                    id=request_id, bundle=os.path.abspath(bundle), out=os.path.abspath(out), params=dict(params)
+                )
+            )
         except (BrokenPipeError, OSError, ValueError):
             pass  # the worker is dead: the stdout reader reports it for this request too
         return request_id
@@ -170,6 +178,7 @@ class EngineClient:
                     self._pending.discard(event.id)
             self._events.put(event)
         code = self.process.wait()
+        self._stderr_thread.join(timeout=5)  # its last line usually says why the worker died
         last = next((line for line in reversed(self._stderr_tail) if line.strip()), "no output on stderr")
         with self._pending_lock:
             pending, self._pending = sorted(self._pending), set()
@@ -177,7 +186,7 @@ class EngineClient:
         for request_id in pending:
             message = f"the engine worker exited unexpectedly (exit code {code}) during this request: {last.strip()}"
             self._events.put(protocol.Error(id=request_id, message=message, kind="worker"))
-        self._events.put(protocol.Error(id=None, message=f"the engine worker exited (exit code {code})", kind="worker"))
+        self._events.put(protocol.Error(id=None, message=f"the engine worker exited (exit code {code}): {last.strip()}", kind="worker"))
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:

@@ -116,6 +116,12 @@ def test_sigterm_stops_the_worker_cleanly(client):
     assert client.process.wait(timeout=60) == 0
 
 
+def test_a_worker_that_cannot_start_is_a_clear_error(tmp_path):
+    client = EngineClient(python=sys.executable, package_root=str(tmp_path), env={"PATH": os.environ.get("PATH", "")})
+    with pytest.raises(WorkerError, match="No module named engine"):
+        client.start(timeout=60)
+
+
 def test_closed_stdin_ends_the_worker_cleanly(engine_cache):
     worker = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve"], env=engine_env(engine_cache), cwd=REPO_ROOT,
