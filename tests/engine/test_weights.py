@@ -119,6 +119,25 @@ def test_unknown_pipeline_class_is_refused(tiny_folder, tmp_path):
         resolve_model(str(folder))
 
 
+def test_truncated_weights_are_a_one_line_model_error(session, tiny_folder, tmp_path):
+    folder = tmp_path / "truncated"
+    shutil.copytree(tiny_folder, folder)
+    weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    params = GenerateParams(prompt="neon", model=str(folder), seed=1, steps=1)
+    with pytest.raises(ModelError, match="cannot load .*truncated") as caught:
+        generate_take(session, make_bundle(tmp_path / "bundle", frames=[1]), tmp_path / "take", params, lambda *a, **k: None)
+    assert "\n" not in caught.value.message and not (tmp_path / "take").exists()
+
+
+def test_unwritable_engine_cache_is_a_one_line_model_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("NEURAL_PREVIS_CACHE", str(blocker / "cache"))
+    with pytest.raises(ModelError, match="NEURAL_PREVIS_CACHE"):
+        resolve_model("tiny-random")
+
+
 # ------------------------------------------------------------------------------------ out of memory
 
 
