@@ -85,6 +85,30 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def known_models() -> list[dict]:
+    """The models the engine knows by name, and whether their weights are already on this machine
+    (a folder check, no hashing), so a UI can offer only what will run offline."""
+
+    def in_hub_cache(repo_id: str) -> bool:
+        snapshots = hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+        return snapshots.is_dir() and any(
+            (s / "model_index.json").is_file() or (s / "config.json").is_file() for s in snapshots.iterdir()
+        )
+
+    from .backends import tiny_random
+
+    models = [{
+        "name": "tiny-random", "backend": "tiny-random", "repo_id": None,
+        "available": True, "built": (engine_cache_dir() / f"tiny-random-v{tiny_random.BUILD_VERSION}").is_dir(),
+    }]
+    for name, (backend, repo_id) in KNOWN_MODELS.items():
+        needed = [repo_id]
+        if backend == "animatediff-controlnet":
+            needed += [ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET]
+        models.append({"name": name, "backend": backend, "repo_id": repo_id, "available": all(map(in_hub_cache, needed))})
+    return models
+
+
 def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
     """Turn ``--model`` into a checked local folder (building tiny-random, or downloading if allowed)."""
     if model == "tiny-random":

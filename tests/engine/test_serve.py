@@ -35,6 +35,9 @@ def test_hello_progress_result_warm_second_request_and_shutdown(client, tmp_path
     assert set(backends) == {"wan-vace", "animatediff-controlnet", "tiny-random"}
     assert backends["wan-vace"]["frame_rule"] == "4k+1" and backends["wan-vace"]["size_multiple"] == 16
     assert backends["tiny-random"]["synthetic"] is True
+    models = {m["name"]: m for m in hello.models}
+    assert models["tiny-random"]["available"] and models["tiny-random"]["built"]
+    assert models["wan-vace-1.3b"] == {"name": "wan-vace-1.3b", "backend": "wan-vace", "repo_id": "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "available": False}
 
     bundle = make_bundle(tmp_path / "bundle", frames=list(range(1001, 1012)))
     first_id, events = run_request(client, bundle, tmp_path / "take1", TINY)

@@ -67,6 +67,16 @@ def test_hugging_face_cache_layout_end_to_end(session, tiny_folder, tmp_path, mo
     assert record["plan"]["windows"] == [{"first_frame": 1001, "last_frame": 1003, "carried": 0, "generated": 5}]
 
 
+def test_known_models_report_what_is_downloaded(tiny_folder, tmp_path, monkeypatch):
+    from engine.weights import known_models
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    hub_layout(tmp_path / "hf", "Wan-AI/Wan2.1-VACE-14B-diffusers", tiny_folder)
+    available = {m["name"]: m["available"] for m in known_models()}
+    assert available == {"tiny-random": True, "wan-vace-1.3b": False, "wan-vace-14b": True, "animatediff-controlnet": False}
+
+
 def test_missing_weights_name_what_to_download_and_where(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
