@@ -64,6 +64,7 @@ class Worker:
     def serve(self, stdin) -> int:
         from .backends import BACKENDS
         from .runtime import default_device_description
+        from .weights import known_models
 
         self._thread.start()
         self.send(
@@ -73,6 +74,7 @@ class Worker:
                 device=default_device_description(),
                 backends=[spec.describe() for spec in BACKENDS.values()],
                 pid=os.getpid(),
+                models=known_models(),
             )
         )
         while not self._stop_requested:
@@ -125,7 +127,7 @@ class Worker:
     # ------------------------------------------------------------------------------ job thread
 
     def _run_jobs(self) -> None:
-        from .generate import Session
+        from .session import Session
 
         session = Session()
         while True:
@@ -157,9 +159,6 @@ class Worker:
             return protocol.Cancelled(id=request_id)
         except EngineError as error:
             return protocol.Error(id=request_id, message=error.message, kind=error.kind)
-        except TypeError as error:  # GenerateParams(**params) with a wrongly typed value
-            traceback.print_exc(file=sys.stderr)
-            return protocol.Error(id=request_id, message=f"invalid params: {error}", kind="params")
         except Exception as error:
             traceback.print_exc(file=sys.stderr)
             first = str(error).splitlines()[0] if str(error) else ""
