@@ -101,12 +101,11 @@ def _generate(args: argparse.Namespace, out) -> int:
     import signal
 
     from . import protocol
-
-    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
-    signal.signal(signal.SIGTERM, _interrupt)
     from .errors import EngineError, GenerationCancelled
     from .progress_bar import ProgressBar
 
+    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     bar = ProgressBar(out) if out.isatty() else None
 
     def report(phase, step, total, **extra):
@@ -139,12 +138,15 @@ def _generate(args: argparse.Namespace, out) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: full traceback on stderr, one line for the user
         traceback.print_exc(file=sys.stderr)
-        return fail(f"internal error ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); see the traceback above", "internal")
+        first = str(error).splitlines()[0] if str(error) else ""
+        return fail(f"internal error ({type(error).__name__}: {first}); see the traceback above", "internal")
     if bar is not None:
         bar.finish()
         print(f"take written: {summary.path}" + (" (tiny-random: noise)" if summary.synthetic else ""), file=out)
     else:
-        result = protocol.Result(id=CLI_REQUEST_ID, take=str(summary.path), frames=summary.frames, seconds=round(summary.seconds, 3),
-                                 extra={"synthetic": summary.synthetic})
+        result = protocol.Result(
+            id=CLI_REQUEST_ID, take=str(summary.path), frames=summary.frames, seconds=round(summary.seconds, 3),
+            extra={"synthetic": summary.synthetic},
+        )
         out.write(result.to_json() + "\n")
     return EXIT_OK
