@@ -12,11 +12,11 @@ EXTENSION_TOOL := $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_co
 SOURCES := blender_manifest.toml __init__.py $(shell find addon operators ui engine -name '*.py' 2>/dev/null)
 PYTEST_FLAGS ?= -q
 
-.PHONY: all build test test-pure test-blender test-blender42 test-engine demo bench clean
+.PHONY: all build test test-pure test-blender test-blender42 test-engine test-batch demo bench clean
 
 all: build
 
-$(VENV)/.installed: requirements-dev.txt requirements-engine.txt
+$(VENV)/.installed: requirements-dev.txt engine/requirements.txt engine/requirements-batch.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -42,12 +42,16 @@ test-blender: $(PACKAGE)
 	$(PY) -m pytest $(PYTEST_FLAGS) tests/blender
 
 test-engine: $(VENV)/.installed
-	@if [ -d tests/engine ]; then $(PY) -m pytest $(PYTEST_FLAGS) tests/engine; fi
+	$(PY) -m pytest $(PYTEST_FLAGS) tests/engine
+
+test-batch: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_FLAGS) tests/batch
 
 # Each suite runs in its own process: bpy and torch are never loaded into one interpreter.
 test: $(PACKAGE)
 	$(PY) -m pytest $(PYTEST_FLAGS) tests/pure tests/blender
-	@if [ -d tests/engine ]; then $(PY) -m pytest $(PYTEST_FLAGS) tests/engine; fi
+	$(PY) -m pytest $(PYTEST_FLAGS) tests/engine
+	$(PY) -m pytest $(PYTEST_FLAGS) tests/batch
 	$(PY) benchmarks/conditioning.py --quick
 
 # The add-on tests again on Blender 4.2 LTS, the oldest supported version (CI runs this too).
@@ -59,6 +63,7 @@ demo: $(PACKAGE)
 
 bench: $(PACKAGE)
 	$(PY) benchmarks/conditioning.py
+	$(PY) benchmarks/batch.py
 
 clean:
 	rm -rf dist out .pytest_cache

@@ -24,3 +24,5 @@ def test_package_carries_the_extension_and_no_development_files():
     assert {"__init__.py", "blender_manifest.toml", "addon", "operators", "ui", "engine"} <= top_level
     assert not top_level & {"tests", "benchmarks", "demo", "docs", ".ci", ".venv", ".venv42", "dist", "Makefile", "pyproject.toml", ".git"}
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    # 'Set Up Engine' installs the engine's environment from the requirements inside the package.
+    assert {"engine/requirements.txt", "engine/requirements-batch.txt"} <= set(names)
