@@ -210,11 +210,4 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
 _CLASSES = (NEURAL_PREVIS_OT_engine_start, NEURAL_PREVIS_OT_engine_stop, NEURAL_PREVIS_OT_engine_setup)
 
 
-def register():
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(_CLASSES)

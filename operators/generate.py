@@ -176,11 +176,4 @@ class NEURAL_PREVIS_OT_cancel(bpy.types.Operator):
 _CLASSES = (NEURAL_PREVIS_OT_generate, NEURAL_PREVIS_OT_cancel)
 
 
-def register():
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(_CLASSES)

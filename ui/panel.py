@@ -67,11 +67,4 @@ class NEURAL_PREVIS_PT_conditioning(bpy.types.Panel):
 _CLASSES = (NEURAL_PREVIS_PT_main, NEURAL_PREVIS_PT_conditioning)
 
 
-def register():
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(_CLASSES)
