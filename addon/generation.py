@@ -8,6 +8,7 @@ calls, on the main thread; the engine's events arrive through the client's queue
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -159,11 +160,8 @@ class Generation:
         except engine_session.EngineNotConfigured as error:
             raise GenerationError(str(error)) from None
         shot = _safe_name(self.scene.name)
+        # No folder is made here: the bundle writer creates (and on failure removes) what it needs.
         shot_folder = _output_root(self.scene.neural_previs, self.request) / shot
-        try:
-            shot_folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise GenerationError(f"Cannot create the output folder '{shot_folder}' ({error.strerror}); choose a writable Output Folder") from None
         strip_names = [s.name for s in _all_strips(self.scene)]
         number = next_take_number(shot_folder, strip_names, self.scene.name)
         self.take_name = f"{self.scene.name}_take_{number:03d}"
@@ -253,6 +251,7 @@ class Generation:
         elif isinstance(event, protocol.Cancelled):
             self.cancelled = True
             self.done = True
+            self._discard_bundle()
             self.progress = Progress("cancelled", 0.0, "Cancelled")
         elif isinstance(event, protocol.Error):
             if event.kind == "worker":
@@ -286,7 +285,17 @@ class Generation:
 
     def _fail(self, message: str) -> None:
         self.done = True
+        self._discard_bundle()
         raise GenerationError(message)
+
+    def _discard_bundle(self) -> None:
+        """A bundle whose take never came is removed with the attempt: nothing is left half done."""
+        if self._phase != "conditioning" and not self.take_folder.exists():
+            shutil.rmtree(self.bundle_folder, ignore_errors=True)
+            try:
+                self.bundle_folder.parent.rmdir()  # only if this attempt left it empty
+            except OSError:
+                pass
 
     # -- cancel and the blocking path --------------------------------------------------------------
 
@@ -299,6 +308,7 @@ class Generation:
         elif self._phase == "starting":
             self.cancelled = True
             self.done = True
+            self._discard_bundle()
         elif self._phase == "generating" and self._request_id is not None:
             self._client.cancel(self._request_id)
             self._phase = "cancelling"

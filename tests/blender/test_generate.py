@@ -121,7 +121,7 @@ def test_missing_engine_is_one_clear_line_and_no_strip(shot, tmp_path, monkeypat
         bpy.ops.neural_previs.generate("EXEC_DEFAULT")
     assert "does not exist" in str(error.value) and "\n" not in str(error.value).strip()
     assert user_strips(shot) == sorted(user_strips(shot)) and "Scene_take_001" not in strips_of(shot)
-    assert not (tmp_path / "takes" / "Scene" / "take_001").exists()
+    assert not (tmp_path / "takes").exists()  # nothing at all was written
 
 
 def run_until(generation, condition, limit=2000):
@@ -141,8 +141,8 @@ def test_cancel_mid_denoising_adds_nothing(shot, tmp_path, modules):
     run_until(generation, lambda: generation.done)
     assert generation.cancelled
     assert "Scene_take_001" not in strips_of(shot)
-    assert not generation.take_folder.exists()
-    assert not [p for p in generation.take_folder.parent.iterdir() if p.name.startswith(".take_001")]
+    assert not generation.take_folder.exists() and not generation.bundle_folder.exists()
+    assert not [p for p in (tmp_path / "takes").rglob("*") if p.is_file()]  # the attempt left nothing behind
 
 
 def test_engine_killed_mid_run_is_a_clean_error(shot, modules):
@@ -157,6 +157,7 @@ def test_engine_killed_mid_run_is_a_clean_error(shot, modules):
     assert "engine" in str(error.value) and "\n" not in str(error.value)
     assert engine_session.current() is None
     assert "Scene_take_001" not in strips_of(shot)
+    assert not generation.bundle_folder.exists()
     # The next generation starts a fresh engine.
     assert bpy.ops.neural_previs.generate() == {"FINISHED"}
 
