@@ -1,7 +1,6 @@
 """Bundle folders appear complete or not at all, and never replace something that is not a bundle."""
 
 import json
-import shutil
 
 import numpy as np
 import OpenEXR
@@ -38,7 +37,9 @@ def test_bundle_appears_only_when_finished(tmp_path, encode_in_process):
 
 def test_an_encoding_failure_publishes_nothing(tmp_path, encode_in_process):
     writer, records = write_bundle(tmp_path / "bundle", encode_in_process=encode_in_process)
-    shutil.rmtree(writer.staging / "mask")  # the disk loses the folder under the encoder
+    # The disk loses the folder under the encoder (renamed away, a file in its place: no race with writes in flight).
+    (writer.staging / "mask").rename(writer.staging / "mask_gone")
+    (writer.staging / "mask").write_text("not a folder")
     writer.add_frame(3, np.ones((4, 5), np.float32), np.ones((4, 5), np.uint16))
     with pytest.raises(BundleLocationError, match="Writing the bundle failed"):
         writer.finish({"frames": records}, ["x"])
