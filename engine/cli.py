@@ -118,7 +118,8 @@ def _generate(args: argparse.Namespace, out) -> int:
         return EXIT_FAILED
 
     try:
-        from .generate import Session, generate_take
+        from .generate import generate_take
+        from .session import Session
 
         summary = generate_take(Session(), args.bundle, args.out, params_from_args(args), report)
     except EngineError as error:

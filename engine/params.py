@@ -123,6 +123,10 @@ class GenerateParams:
             self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
         ):
             raise ParamsError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        for name in ("reference", "plate", "motion_adapter", "controlnet"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ParamsError(f"{name} must be a path (a non-empty string), got {value!r}")
         if not isinstance(self.download, bool):
             raise ParamsError("download must be true or false")
 

@@ -191,4 +191,11 @@ def parse_message(line: str) -> Message:
         raise ProtocolError(f"{kind} message lacks {', '.join(missing)}")
     if "id" in kwargs and kwargs["id"] is not None and not isinstance(kwargs["id"], str):
         raise ProtocolError(f"{kind} message id must be a string")
+    for name, expected in _FIELD_TYPES.get(kind, {}).items():
+        if name in kwargs and not isinstance(kwargs[name], expected):
+            raise ProtocolError(f"{kind} message field {name} must be a {expected.__name__}")
     return cls(**kwargs)
+
+
+#: Field types checked on requests (events come from the engine itself).
+_FIELD_TYPES = {"generate": {"id": str, "bundle": str, "out": str, "params": dict}, "cancel": {"id": str}}

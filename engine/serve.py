@@ -125,7 +125,7 @@ class Worker:
     # ------------------------------------------------------------------------------ job thread
 
     def _run_jobs(self) -> None:
-        from .generate import Session
+        from .session import Session
 
         session = Session()
         while True:
@@ -157,9 +157,6 @@ class Worker:
             return protocol.Cancelled(id=request_id)
         except EngineError as error:
             return protocol.Error(id=request_id, message=error.message, kind=error.kind)
-        except TypeError as error:  # GenerateParams(**params) with a wrongly typed value
-            traceback.print_exc(file=sys.stderr)
-            return protocol.Error(id=request_id, message=f"invalid params: {error}", kind="params")
         except Exception as error:
             traceback.print_exc(file=sys.stderr)
             first = str(error).splitlines()[0] if str(error) else ""

@@ -1,10 +1,13 @@
-"""What one pipeline call receives: the conditioning of one window, at the model's working size."""
+"""One window of a shot: what its pipeline call receives, and how its frames join the take."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from .conditioning import from_work_size
+from .snapping import SizePlan, Window, blend_weights
 
 
 @dataclass
@@ -27,3 +30,18 @@ class WindowInputs:
     @property
     def frames(self) -> int:
         return len(self.control)
+
+
+def blend_window(output: np.ndarray, decoded: np.ndarray, window: Window, size: SizePlan) -> None:
+    """Put a decoded window into the shot: its carried frames cross-fade with what earlier windows
+    wrote, the rest is copied; padding frames beyond the window's length are dropped."""
+    weights = blend_weights(window.carried)
+    for offset in range(window.length):
+        frame = from_work_size(decoded[offset], size)
+        index = window.start + offset
+        if offset < window.carried:
+            weight = weights[offset]
+            mixed = (1.0 - weight) * output[index].astype(np.float32) + weight * frame.astype(np.float32)
+            output[index] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+        else:
+            output[index] = frame

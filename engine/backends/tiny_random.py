@@ -14,7 +14,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .wan_vace import Backend  # noqa: F401  (the same implementation as real Wan VACE)
+from .wan_vace import Backend  # the same implementation as real Wan VACE
+
+__all__ = ["Backend", "build", "ensure_built", "NOTE"]
 
 #: Bump when the configs below change, so stale cached builds are not reused.
 BUILD_VERSION = "1"

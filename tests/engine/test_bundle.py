@@ -1,6 +1,5 @@
 """The bundle reader: a valid bundle reads back exactly; each kind of bad bundle gives one precise line."""
 
-import json
 import os
 
 import numpy as np

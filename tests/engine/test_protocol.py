@@ -42,6 +42,8 @@ def test_extra_keys_are_flattened_and_read_back():
         ('{"type": "dance"}', "unknown message type"),
         ('{"type": "generate", "id": "r1"}', "lacks bundle, out"),
         ('{"type": "cancel", "id": 5}', "id must be a string"),
+        ('{"type": "generate", "id": "r", "bundle": 3, "out": "/t"}', "bundle must be a str"),
+        ('{"type": "generate", "id": "r", "bundle": "/b", "out": "/t", "params": []}', "params must be a dict"),
     ],
 )
 def test_invalid_lines(line, fragment):
@@ -73,6 +75,7 @@ def test_params_objects_may_be_a_comma_list():
         ({"offload": "disk"}, "offload"),
         ({"device": "gpu"}, "device"),
         ({"dtype": "int8"}, "dtype"),
+        ({"reference": 5}, "reference must be a path"),
     ],
 )
 def test_params_check(fields, fragment):
