@@ -199,4 +199,5 @@ def test_preview_quality(session, bundle, tmp_path):
     preview = take(session, bundle, tmp_path / "preview", quality="preview", steps=None)
     record = preview.record
     assert record["resolved"]["steps"] == speed.PREVIEW_STEPS and record["params"]["quality"] == "preview"
-    assert preview.frames.shape == (9, 32, 48, 3)  # the shot's exact frames and size
+    assert record["plan"]["scaled_width"] * record["plan"]["scaled_height"] <= 64 * 64 * speed.PREVIEW_PIXEL_FRACTION
+    assert preview.frames.shape == (9, 32, 48, 3)  # the shot's exact frames and size, scaled back up
