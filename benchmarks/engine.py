@@ -132,6 +132,13 @@ class Device:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(torch.device(self.name))
 
+    def allocated_bytes(self) -> int | None:
+        if self.cuda:
+            import torch
+
+            return int(torch.cuda.memory_allocated(torch.device(self.name)))
+        return None
+
     def peak_bytes(self) -> int | None:
         if self.cuda:
             import torch
@@ -426,9 +433,9 @@ class Bench:
         runtime = resolve_runtime(params())
         state: dict = {}
 
-        def adopt(acceleration=None, offload="none"):
+        def adopt(acceleration=None, offload="none", comps=None):
             backend = load_backend("wan-vace")
-            pipeline = make_pipeline(components)
+            pipeline = make_pipeline(comps or components)
             pipeline.to(self.device.name)
             rt = replace(runtime, offload=offload)
             if offload != "none":
@@ -445,9 +452,25 @@ class Bench:
                 return self.take(model, session, bundle, params(offload=offload, **(fields or {})), applied, steps)
             return function
 
+        def profile(offload):
+            """A memory profile on a fresh set of modules (built on the GPU, then offloaded by the
+            profile), so the main set stays for the later configurations; the peak is also given above
+            what was resident before the take (the main set, when it stays)."""
+            def function():
+                fresh = build_components(model, self.device)
+                try:
+                    applied = adopt(None, offload, comps=fresh)
+                    return self.take(model, session, bundle, params(offload=offload, steps=self.ablation_steps), applied, steps)
+                finally:
+                    session.unload()
+                    state.clear()
+                    fresh.clear()
+            return function
+
         self.run(model, "engine", "take", take("engine"), estimate)
-        self.run(model, "engine-warm", "take",
-                 take("engine-warm", {"steps": self.ablation_steps}, fresh=False), 0 if args.tiny else 25)
+        # the warm worker: the next take with the same model and prompt (no loading, no text encoder)
+        self.run(model, "engine-warm", "take", take("engine-warm", {"steps": self.ablation_steps}, fresh=False),
+                 0 if args.tiny else 25)
 
         # 3. each switch on its own: a few denoising steps through Backend.denoise
         attention = (state.get("backend").applied.get("attention", "native") if state.get("backend") else "native")
@@ -456,37 +479,41 @@ class Bench:
                      ("steps-attention", replace(plain, attention=attention)),
                      ("steps-batched-guidance", replace(plain, batched_guidance=True)),
                      ("steps-attention+batched", replace(plain, attention=attention, batched_guidance=True))]
-        if self.device.cuda and not args.no_compile:
-            ablations.append(("steps-attention+batched+compile", replace(plain, attention=attention, batched_guidance=True, compile=True)))
         for name, acceleration in ablations:
             self.run(model, name, "steps", lambda a=acceleration: self.steps_only(model, session, bundle, params(), a, adopt),
-                     0 if args.tiny else (90 if a_compiles(acceleration) else 15) * (3 if big else 1))
-        if state.get("pipeline") is not None:
-            speed.set_compiled(state["pipeline"].transformer, False)
+                     0 if args.tiny else 15 * (3 if big else 1))
 
-        # 4. VAE decode, plain and tiled (same latents)
-        self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 30)
-
-        # 5. preview quality: a full take
+        # 4. preview quality: a full take
         if not big:
             preview_steps = 3 if args.tiny else None  # None: the preview default (engine.acceleration.PREVIEW_STEPS)
             self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}), 0 if args.tiny else 30)
 
-        # 6. memory profiles (need a GPU): a few steps, extrapolated to the full count
+        # 5. memory profiles (need a GPU): a few steps, extrapolated to the full count. The 14B's main
+        # set is freed first (two copies do not fit 80 GB).
+        if big:
+            session.unload()
+            state.clear()
+            holder.clear()
+            components = None
         if self.device.cuda:
-            # model first: its hooks come off with remove_all_hooks; group offloading stays (last)
-            for offload in ("model", "group") if not big else ("group",):
-                self.run(model, f"offload-{offload}", "take",
-                         take(f"offload-{offload}", {"steps": self.ablation_steps}, offload=offload),
-                         60 if not big else 150)
-                if offload == "model" and state.get("pipeline") is not None:
-                    with contextlib.suppress(Exception):
-                        state["pipeline"].remove_all_hooks()
+            for offload in ("group", "model") if not big else ("group",):
+                self.run(model, f"offload-{offload}", "take", profile(offload), 60 if not big else 150)
         else:
             for offload in ("group", "model"):
                 record = self.base(model, f"offload-{offload}", "take")
                 record.update(ok=False, skipped="memory profiles move weights between a GPU and the CPU: CUDA only")
                 self.output.emit(record)
+
+        if components is not None:
+            # 6. VAE decode, plain and tiled (same latents)
+            self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 30)
+            # 7. regional compile (last: compile time is the most uncertain)
+            if self.device.cuda and not args.no_compile:
+                acceleration = replace(plain, attention=attention, batched_guidance=True, compile=True)
+                self.run(model, "steps-attention+batched+compile", "steps",
+                         lambda: self.steps_only(model, session, bundle, params(), acceleration, adopt), 120)
+                if state.get("pipeline") is not None:
+                    speed.set_compiled(state["pipeline"].transformer, False)
 
         # free everything before the next model
         session.unload()
@@ -511,6 +538,7 @@ class Bench:
                 marks["decoding"] = time.perf_counter()
 
         out = self.work / f"take-{model}-{len(os.listdir(self.work))}"
+        resident = self.device.allocated_bytes()
         clock = time.perf_counter()
         summary = generate_take(session, bundle, out, params, report)
         total = time.perf_counter() - clock
@@ -525,7 +553,9 @@ class Bench:
                   "quality": params.quality, "phases": timings, "step_seconds": [round(s, 4) for s in step_seconds],
                   "step_median_seconds": round(per_step, 4) if per_step else None,
                   "generation_seconds": round(generation, 3), "end_to_end_seconds": round(total, 3),
-                  "peak_memory_bytes": self.device.peak_bytes(), "switches": record.get("speed", applied),
+                  "peak_memory_bytes": self.device.peak_bytes(), "resident_before_bytes": resident,
+                  "peak_memory_above_resident_bytes": (self.device.peak_bytes() - resident) if resident is not None else None,
+                  "switches": record.get("speed", applied),
                   "work_size": [record["plan"]["work_width"], record["plan"]["work_height"]], "warm": record["warm"],
                   "note": "loading is 0: the random-weight modules are built in memory (see the build line), not read from disk"}
         if params.quality == "final":
@@ -648,10 +678,6 @@ class Bench:
 
     def models(self) -> list[str]:
         return ["tiny"] if self.args.tiny else [m.strip() for m in self.args.models.split(",") if m.strip()]
-
-
-def a_compiles(acceleration) -> bool:
-    return bool(getattr(acceleration, "compile", False))
 
 
 def main(argv=None) -> int:
