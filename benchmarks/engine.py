@@ -47,8 +47,9 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# This file is named engine.py: its own folder must not shadow the engine package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
@@ -291,7 +292,8 @@ class Bench:
         self.args, self.output = args, output
         self.started = time.perf_counter()
         device = "cpu" if args.tiny else args.device
-        dtype = torch.float32 if args.tiny else torch.bfloat16
+        dtype = {"auto": torch.float32 if args.tiny else torch.bfloat16, "bfloat16": torch.bfloat16,
+                 "float32": torch.float32}[args.dtype]
         self.device = Device(device, dtype)
         self.work = Path(tempfile.mkdtemp(prefix="np-bench-"))
         self.width, self.height, self.frames = (64, 48, 9) if args.tiny else (args.width, args.height, args.frames)
@@ -379,7 +381,7 @@ class Bench:
         def params(**fields):
             return GenerateParams(**{"prompt": PROMPT, "negative_prompt": NEGATIVE, "model": str(folder), "seed": 42,
                                      "steps": steps, "guidance": self.guidance, "device": self.device.name,
-                                     "dtype": "float32" if args.tiny else "bfloat16", **fields})
+                                     "dtype": str(self.device.dtype).replace("torch.", ""), **fields})
 
         video, mask, _ = control_inputs(bundle, params())
 
@@ -511,7 +513,7 @@ class Bench:
             if self.device.cuda and not args.no_compile:
                 acceleration = replace(plain, attention=attention, batched_guidance=True, compile=True)
                 self.run(model, "steps-attention+batched+compile", "steps",
-                         lambda: self.steps_only(model, session, bundle, params(), acceleration, adopt), 120)
+                         lambda: self.compiled_steps(model, session, bundle, params(), acceleration, adopt, state), 120)
                 if state.get("pipeline") is not None:
                     speed.set_compiled(state["pipeline"].transformer, False)
 
@@ -613,6 +615,31 @@ class Bench:
         result["denoising_at_full_steps_extrapolated"] = round(per_step * full, 2)
         return result
 
+    def compiled_steps(self, model, session, bundle, params, acceleration, adopt, state) -> dict:
+        """Regional compile with fullgraph=True (the engine's setting); if that fails, the error is
+        recorded and the blocks are compiled again without fullgraph, so the run still says what
+        compile gives."""
+        from engine import acceleration as speed
+
+        try:
+            result = self.steps_only(model, session, bundle, params, acceleration, adopt)
+            result["fullgraph"] = True
+            return result
+        except Exception as error:
+            first = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+            import torch
+
+            speed.set_compiled(state["pipeline"].transformer, False)
+            torch._dynamo.reset()
+            original = speed.set_compiled
+            speed.set_compiled = lambda transformer, on: original(transformer, on, fullgraph=False)
+            try:
+                result = self.steps_only(model, session, bundle, params, acceleration, adopt)
+            finally:
+                speed.set_compiled = original
+            result.update(fullgraph=False, fullgraph_error=first)
+            return result
+
     def decode(self, session, bundle, params, adopt) -> dict:
         import torch
 
@@ -692,6 +719,8 @@ def main(argv=None) -> int:
     parser.add_argument("--full-steps", type=int, default=50, help="step count that extrapolations target")
     parser.add_argument("--ablation-steps", type=int, default=3, help="steps of each ablation / profile measurement")
     parser.add_argument("--steps-14b", type=int, default=2, help="timed steps for the 14B (extrapolated to --full-steps)")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto",
+                        help="weights' precision (auto: bfloat16 on the GPU, float32 with --tiny)")
     parser.add_argument("--no-compile", action="store_true", help="skip the regional-compile ablation")
     parser.add_argument("--budget", type=float, default=0, help="seconds: skip configurations that would not fit (0: no limit)")
     parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")

@@ -164,13 +164,13 @@ def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
     return applied
 
 
-def set_compiled(transformer, on: bool) -> None:
+def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
     """Regional compilation: ``torch.compile`` of each repeated block (``_repeated_blocks``). One
     compiled graph serves every block of a class (parameters are graph inputs), so compile time does
     not grow with depth; the warm worker keeps the compiled blocks for later takes."""
     compiled = getattr(transformer, "_neural_previs_compiled", False)
     if on and not compiled:
-        transformer.compile_repeated_blocks(fullgraph=True)
+        transformer.compile_repeated_blocks(fullgraph=fullgraph)
     elif compiled and not on:
         for module in transformer.modules():  # nn.Module.compile stores the compiled call here
             if module.__class__.__name__ in transformer._repeated_blocks:
