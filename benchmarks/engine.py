@@ -320,7 +320,14 @@ class Bench:
 
     def run(self, model: str, config: str, kind: str, function, estimate: float = 0.0) -> dict | None:
         """Run one configuration; emit its JSON line, or an error line; never raise."""
+        import fnmatch
+
         record = self.base(model, config, kind)
+        if any(fnmatch.fnmatch(record["config"], pattern) or fnmatch.fnmatch(config, pattern)
+               for pattern in self.args.skip.split(",") if pattern):
+            record.update(ok=False, skipped=f"--skip {self.args.skip}")
+            self.output.emit(record)
+            return None
         if self.args.budget and self.elapsed() + estimate > self.args.budget:
             record.update(ok=False, skipped=f"time budget: {self.elapsed():.0f}s used of {self.args.budget}s, needs ~{estimate:.0f}s")
             self.output.emit(record)
@@ -513,7 +520,7 @@ class Bench:
             if self.device.cuda and not args.no_compile:
                 acceleration = replace(plain, attention=attention, batched_guidance=True, compile=True)
                 self.run(model, "steps-attention+batched+compile", "steps",
-                         lambda: self.compiled_steps(model, session, bundle, params(), acceleration, adopt, state), 120)
+                         lambda: self.compiled_steps(model, session, bundle, params(), acceleration, adopt, state), 60)
                 if state.get("pipeline") is not None:
                     speed.set_compiled(state["pipeline"].transformer, False)
 
@@ -707,6 +714,23 @@ class Bench:
         return ["tiny"] if self.args.tiny else [m.strip() for m in self.args.models.split(",") if m.strip()]
 
 
+def _imageio_ffmpeg_fraction_fps() -> None:
+    """imageio-ffmpeg before 0.6 asserts a float fps, the engine passes an exact Fraction. The GPU
+    suite carries 0.5.1 (0.8.x is 68 MB, over the device's 64 MiB carry limit): convert there."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return
+    if tuple(int(x) for x in imageio_ffmpeg.__version__.split(".")[:2]) >= (0, 6):
+        return
+    original = imageio_ffmpeg.write_frames
+
+    def write_frames(path, size, *args, fps=16, **kwargs):
+        return original(path, size, *args, fps=float(fps), **kwargs)
+
+    imageio_ffmpeg.write_frames = write_frames
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU (CI): same code, under a minute")
@@ -722,6 +746,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto",
                         help="weights' precision (auto: bfloat16 on the GPU, float32 with --tiny)")
     parser.add_argument("--no-compile", action="store_true", help="skip the regional-compile ablation")
+    parser.add_argument("--skip", default="", help="comma-separated configuration patterns to skip (fnmatch), e.g. stock,steps-*")
     parser.add_argument("--budget", type=float, default=0, help="seconds: skip configurations that would not fit (0: no limit)")
     parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
     args = parser.parse_args(argv)
@@ -734,6 +759,7 @@ def main(argv=None) -> int:
         if not torch.cuda.is_available():
             print("no CUDA GPU: run with --tiny for the CPU dry run", file=sys.stderr)
             return 2
+    _imageio_ffmpeg_fraction_fps()
     output = Output(args.out)
     Bench(args, output).all()
     return 0 if all(line.get("ok") or line.get("skipped") for line in output.lines) else 1

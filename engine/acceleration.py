@@ -7,9 +7,9 @@ What is on by default (``choose``) and why:
 
 | switch | default | why |
 | --- | --- | --- |
-| attention backend | fastest backend that *passes a numerical check* on this GPU (probe) | CUDA: cuDNN / flash SDPA are not always usable (head dim, dtype, driver); the probe falls back to ``native`` |
-| batched guidance | on when guidance > 1, except ``--offload group`` | one forward of batch 2 instead of two of batch 1: fewer kernel launches, weights read once; ``group`` keeps the smallest activations |
-| regional compile | off unless ``NEURAL_PREVIS_COMPILE=1`` | ``torch.compile`` of the repeated transformer block costs compile time on the first take; kept by the warm worker for later takes. Off until a GPU run shows it pays (see docs/speed.md) |
+| attention backend | fastest backend that *passes a numerical check* on this GPU (probe, at the full-size sequence) | CUDA: cuDNN / flash SDPA are not always usable (head dim, dtype, driver); the probe falls back to ``native``. On the H200 run ``native`` SDPA won (and matched the stock pipeline step for step) |
+| batched guidance | off unless ``NEURAL_PREVIS_BATCHED_GUIDANCE=1`` | one forward of batch 2 instead of two of batch 1. Measured on an H200 at 832x480x81 (VACE-1.3B): 1.990 s per step batched vs 1.980 s unbatched, so no gain at full size (the GPU is already saturated by 32,760 tokens), and twice the activations. Kept as a switch for small sizes / offload, where it may pay (not measured yet) |
+| regional compile | off unless ``NEURAL_PREVIS_COMPILE=1`` | ``torch.compile`` of the repeated transformer block costs compile time on the first take; kept by the warm worker for later takes. Off until a GPU run shows it pays (not measured yet; see docs/speed.md) |
 | prompt cache | always | same model + prompt + negative prompt: the text encoder is not run |
 | VAE tiling | ``--offload model`` and ``group`` | bounds decode memory; off where memory is plentiful (tiles change pixels slightly) |
 """
@@ -27,6 +27,11 @@ from dataclasses import dataclass, replace
 
 #: Attention backends tried on CUDA, in order of preference; each must pass ``_probe`` to be used.
 CUDA_ATTENTION_CANDIDATES = ("_native_cudnn", "_native_flash", "flash", "_flash_3", "native")
+
+#: Sequence length of the attention probe: 832x480x81 frames in Wan latents (21 x 30 x 52 patches).
+#: The first probe (4096 tokens, 2026-11-28 on an H200) timed launch overhead (0.2-0.4 ms per call),
+#: not the kernels that matter at full size: probe at the real size (~10 ms per call on an H200).
+PROBE_TOKENS = 21 * 30 * 52
 
 #: ``preview`` quality: fewer steps, a quarter of the pixels (upscaled back to the shot's size).
 PREVIEW_STEPS = 12
@@ -56,7 +61,7 @@ def choose(runtime) -> Acceleration:
     on_cuda = runtime.device.startswith("cuda")
     acceleration = Acceleration(
         attention="auto",
-        batched_guidance=runtime.offload != "group",
+        batched_guidance=False,
         compile=False,
         vae_tiling=runtime.offload in ("model", "group"),
     )
@@ -78,7 +83,7 @@ def choose(runtime) -> Acceleration:
 
 
 def choose_attention_backend(device: str, dtype, heads: int, head_dim: int,
-                             candidates=CUDA_ATTENTION_CANDIDATES, tokens: int = 4096) -> tuple[str, dict]:
+                             candidates=CUDA_ATTENTION_CANDIDATES, tokens: int = PROBE_TOKENS) -> tuple[str, dict]:
     """Return the fastest attention backend that gives the right answer on this device, and a report
     ``{backend: seconds | "error ..." | "wrong ..."}``. On the CPU: ``native`` without probing."""
     if not device.startswith("cuda"):
