@@ -25,28 +25,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="generate one take from a conditioning bundle")
-    generate.add_argument("bundle", help="bundle folder (holding shot.json)")
-    generate.add_argument("--out", required=True, help="take folder to create (must not exist)")
+    generate.add_argument("bundle", metavar="BUNDLE", help="bundle folder (holding shot.json)")
+    generate.add_argument("--out", required=True, metavar="TAKE_DIR", help="take folder to create (must not exist)")
     defaults = GenerateParams()
-    generate.add_argument("--model", default=defaults.model, help="tiny-random, wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, a folder or a repo id")
-    generate.add_argument("--prompt", required=True)
-    generate.add_argument("--negative-prompt", default="")
-    generate.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
-    generate.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
-    generate.add_argument("--seed", type=int, help="random seed (default: drawn and recorded in take.json)")
-    generate.add_argument("--mode", choices=MODES, default="restyle")
-    generate.add_argument("--objects", default="", help="selective mode: comma-separated object names")
-    generate.add_argument("--reference", help="style reference image")
-    generate.add_argument("--plate", help="selective mode: folder of frames (or a take) to keep outside the objects")
-    generate.add_argument("--conditioning-scale", type=float, default=1.0)
+    generate.add_argument("--model", default=defaults.model, metavar="MODEL", help=f"tiny-random, wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, a diffusers folder or a repo id (default: {defaults.model})")
+    generate.add_argument("--prompt", required=True, metavar="TEXT", help="the look of the shot")
+    generate.add_argument("--negative-prompt", default="", metavar="TEXT", help="what to steer away from")
+    generate.add_argument("--steps", type=int, metavar="N", help="denoising steps per window (default: the backend's)")
+    generate.add_argument("--guidance", type=float, metavar="G", help="guidance scale, 1 = off (default: the backend's)")
+    generate.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn and recorded in take.json)")
+    generate.add_argument("--mode", choices=MODES, default="restyle", help="restyle the whole frame, or only --objects (default: restyle)")
+    generate.add_argument("--objects", default="", metavar="NAME,...", help="selective mode: objects to regenerate")
+    generate.add_argument("--reference", metavar="IMAGE", help="style reference image")
+    generate.add_argument("--plate", metavar="FRAMES_DIR", help="selective mode: frames (or a take) kept outside the objects")
+    generate.add_argument("--conditioning-scale", type=float, default=1.0, metavar="X", help="depth conditioning strength (default: 1.0)")
     generate.add_argument("--quality", choices=QUALITIES, default="final",
-                          help="preview: fewer steps, a quarter of the pixels (fast iteration)")
-    generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none")
-    generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    generate.add_argument("--dtype", choices=DTYPES, default="auto")
-    generate.add_argument("--download", action="store_true", help="allow downloading missing weights")
-    generate.add_argument("--motion-adapter", help="animatediff-controlnet: motion adapter folder or repo id")
-    generate.add_argument("--controlnet", help="animatediff-controlnet: depth ControlNet folder or repo id")
+                          help="final, or preview: fewer steps and a quarter of the pixels, for fast iteration (default: final)")
+    generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none", help="GPU memory profile: none (fastest), model, group (least memory)")
+    generate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: bfloat16 on CUDA, float32 on CPU)")
+    generate.add_argument("--download", action="store_true", help="allow downloading missing weights (offline otherwise)")
+    generate.add_argument("--motion-adapter", metavar="ID", help="animatediff-controlnet: motion adapter folder or repo id")
+    generate.add_argument("--controlnet", metavar="ID", help="animatediff-controlnet: depth ControlNet folder or repo id")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
     return parser
@@ -96,12 +96,11 @@ def _generate(args: argparse.Namespace, out) -> int:
     import signal
 
     from . import protocol
-
-    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
-    signal.signal(signal.SIGTERM, _interrupt)
     from .errors import EngineError, GenerationCancelled
     from .progress_bar import ProgressBar
 
+    # A farm cancels a job with SIGTERM: unwind like Ctrl-C so the partial take is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     bar = ProgressBar(out) if out.isatty() else None
 
     def report(phase, step, total, **extra):
@@ -134,12 +133,15 @@ def _generate(args: argparse.Namespace, out) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: full traceback on stderr, one line for the user
         traceback.print_exc(file=sys.stderr)
-        return fail(f"internal error ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); see the traceback above", "internal")
+        first = str(error).splitlines()[0] if str(error) else ""
+        return fail(f"internal error ({type(error).__name__}: {first}); see the traceback above", "internal")
     if bar is not None:
         bar.finish()
         print(f"take written: {summary.path}" + (" (tiny-random: noise)" if summary.synthetic else ""), file=out)
     else:
-        result = protocol.Result(id=CLI_REQUEST_ID, take=str(summary.path), frames=summary.frames, seconds=round(summary.seconds, 3),
-                                 extra={"synthetic": summary.synthetic})
+        result = protocol.Result(
+            id=CLI_REQUEST_ID, take=str(summary.path), frames=summary.frames, seconds=round(summary.seconds, 3),
+            extra={"synthetic": summary.synthetic},
+        )
         out.write(result.to_json() + "\n")
     return EXIT_OK

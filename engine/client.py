@@ -48,6 +48,7 @@ class EngineClient:
         self._events: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
+        self._exit_message: str | None = None  # set once the worker's stdout has closed
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
@@ -77,11 +78,15 @@ class EngineClient:
                 [self.python, "-m", "engine", "serve"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, encoding="utf-8", bufsize=1, env=env,
+                # Run from the package root so `-m engine` can only find this engine, never an
+                # unrelated "engine" folder in the caller's directory; paths are sent absolute.
+                cwd=self.package_root,
             )
         except OSError as error:
             raise WorkerError(f"cannot start the engine with {self.python}: {error.strerror}") from None
+        self._stderr_thread = threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True)
+        self._stderr_thread.start()
         threading.Thread(target=self._read_stdout, name="engine-stdout", daemon=True).start()
-        threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True).start()
 
     def accept_hello(self, event: protocol.Hello) -> protocol.Hello:
         """Check the worker's hello (protocol version) and remember it."""
@@ -119,11 +124,18 @@ class EngineClient:
     # -------------------------------------------------------------------------------- requests
 
     def generate(self, bundle: str, out: str, params: dict, request_id: str | None = None) -> str:
+        """Send a request; returns its id. Raises ``WorkerError`` if the worker has already exited."""
         request_id = request_id or f"r{next(self._ids)}"
         with self._pending_lock:
+            if self._exit_message is not None:  # already dead: say so now rather than never answer
+                raise WorkerError(self._exit_message)
             self._pending.add(request_id)
         try:
-            self._send(protocol.Generate(id=request_id, bundle=str(bundle), out=str(out), params=dict(params)))
+            self._send(
+                protocol.Generate(
+                    id=request_id, bundle=os.path.abspath(bundle), out=os.path.abspath(out), params=dict(params)
+                )
+            )
         except (BrokenPipeError, OSError, ValueError):
             pass  # the worker is dead: the stdout reader reports it for this request too
         return request_id
@@ -152,6 +164,7 @@ class EngineClient:
                 raise WorkerError(f"no event from the engine for {timeout} s")
             if getattr(event, "id", None) != request_id:
                 if isinstance(event, protocol.Error) and event.id is None and event.kind == "worker":
+                    self._events.put(event)  # leave the end-of-worker marker for other readers
                     raise WorkerError(event.message)
                 continue
             yield event
@@ -178,13 +191,15 @@ class EngineClient:
                     self._pending.discard(event.id)
             self._events.put(event)
         code = self.process.wait()
+        self._stderr_thread.join(timeout=5)  # its last line usually says why the worker died
         last = next((line for line in reversed(self._stderr_tail) if line.strip()), "no output on stderr")
         with self._pending_lock:
             pending, self._pending = sorted(self._pending), set()
+            self._exit_message = f"the engine worker is not running (it exited with code {code}: {last.strip()})"
         for request_id in pending:
             message = f"the engine worker exited unexpectedly (exit code {code}) during this request: {last.strip()}"
             self._events.put(protocol.Error(id=request_id, message=message, kind="worker"))
-        self._events.put(protocol.Error(id=None, message=f"the engine worker exited (exit code {code})", kind="worker"))
+        self._events.put(protocol.Error(id=None, message=f"the engine worker exited (exit code {code}): {last.strip()}", kind="worker"))
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:

@@ -104,6 +104,9 @@ class Hello(Message):
     """One object per backend: ``name``, ``frame_rule``, ``size_multiple``, ``window``, ``conditioning``..."""
     pid: int
     """Process id of the worker (for a client that wants to kill it)."""
+    models: list = field(default_factory=list)
+    """The models known by name: ``name``, ``backend``, ``repo_id``, ``available`` (weights on this
+    machine, or built on first use for tiny-random). Folders and other repo ids work too."""
 
 
 @dataclass

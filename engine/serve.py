@@ -64,6 +64,7 @@ class Worker:
     def serve(self, stdin) -> int:
         from .backends import BACKENDS
         from .runtime import default_device_description
+        from .weights import known_models
 
         self._thread.start()
         self.send(
@@ -73,6 +74,7 @@ class Worker:
                 device=default_device_description(),
                 backends=[spec.describe() for spec in BACKENDS.values()],
                 pid=os.getpid(),
+                models=known_models(),
             )
         )
         while not self._stop_requested:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gc
+import logging
 
 from .acceleration import PromptCache
 from .backends import load_backend
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
 
 
 class Session:
@@ -28,7 +32,14 @@ class Session:
             return self._backend, self._pipeline, True
         self.unload()
         backend = load_backend(model.backend)
-        self._pipeline = backend.load(model, runtime)
+        try:
+            self._pipeline = backend.load(model, runtime)
+        except (OSError, ValueError, KeyError) as error:
+            # Incomplete downloads, truncated safetensors, configs from another library version.
+            # (Out-of-memory errors are RuntimeErrors and pass through to their own message.)
+            log.warning("loading %s failed", model.path, exc_info=True)
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelError(f"cannot load {model.name} from {model.path}: {first}; re-download it or pass another --model") from None
         self._backend, self._key = backend, key
         return backend, self._pipeline, False
 

@@ -86,8 +86,8 @@ def _read_image(path: str, width: int, height: int, what: str) -> np.ndarray:
 
 
 def _plate_frames(plate: str, bundle: Bundle) -> list[np.ndarray]:
-    """Plate frames named by scene frame (``1001.png`` or ``1001.exr``-free PNG/JPEG); a take folder
-    works too (its ``frames/``)."""
+    """One plate image per bundle frame, named by scene frame: ``0007.png`` (as in takes), ``7.png``
+    or ``0007.jpg``. A take folder works too (its ``frames/`` are used). Resized to the bundle's size."""
     folder = Path(plate).expanduser()
     if (folder / "frames").is_dir():
         folder = folder / "frames"

@@ -22,11 +22,11 @@ from pathlib import Path
 from .backends import BACKENDS, get_spec
 from .errors import ModelError
 
-#: Short names for the models the engine knows: name -> (backend, Hugging Face repo id, approx. download size).
+#: Short names for the models the engine knows: name -> (backend, Hugging Face repo id).
 KNOWN_MODELS = {
-    "wan-vace-1.3b": ("wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "about 25 GB"),
-    "wan-vace-14b": ("wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers", "about 75 GB"),
-    "animatediff-controlnet": ("animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5", "about 5 GB"),
+    "wan-vace-1.3b": ("wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers"),
+    "wan-vace-14b": ("wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers"),
+    "animatediff-controlnet": ("animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5"),
 }
 ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
 ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
@@ -85,6 +85,30 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def known_models() -> list[dict]:
+    """The models the engine knows by name, and whether their weights are already on this machine
+    (a folder check, no hashing), so a UI can offer only what will run offline."""
+
+    def in_hub_cache(repo_id: str) -> bool:
+        snapshots = hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+        return snapshots.is_dir() and any(
+            (s / "model_index.json").is_file() or (s / "config.json").is_file() for s in snapshots.iterdir()
+        )
+
+    from .backends import tiny_random
+
+    models = [{
+        "name": "tiny-random", "backend": "tiny-random", "repo_id": None,
+        "available": True, "built": (engine_cache_dir() / f"tiny-random-v{tiny_random.BUILD_VERSION}").is_dir(),
+    }]
+    for name, (backend, repo_id) in KNOWN_MODELS.items():
+        needed = [repo_id]
+        if backend == "animatediff-controlnet":
+            needed += [ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET]
+        models.append({"name": name, "backend": backend, "repo_id": repo_id, "available": all(map(in_hub_cache, needed))})
+    return models
+
+
 def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
     """Turn ``--model`` into a checked local folder (building tiny-random, or downloading if allowed)."""
     if model == "tiny-random":
@@ -95,7 +119,7 @@ def resolve_model(model: str, download: bool = False, motion_adapter: str | None
 
     backend_hint = None
     if model in KNOWN_MODELS:
-        backend_hint, model_source, _ = KNOWN_MODELS[model]
+        backend_hint, model_source = KNOWN_MODELS[model]
     else:
         model_source = model
     path, repo_id, revision = _locate(model_source, model, download)
@@ -135,18 +159,18 @@ def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, 
     cache = hub_cache_dir()
     try:
         folder = snapshot_download(source, cache_dir=str(cache), local_files_only=True, allow_patterns=DOWNLOAD_PATTERNS)
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError) as error:
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         if not download:
             raise ModelError(
                 f"weights for {shown} are not downloaded: run again with --download to fetch {source} "
                 f"into {cache}, or download it there with `hf download {source}`, or pass --model /path/to/folder"
             ) from None
-        folder = _download(source, cache, shown, error)
+        folder = _download(source, cache, shown)
     folder = Path(folder)
     return folder, source, folder.name
 
 
-def _download(source: str, cache: Path, shown: str, _cause: Exception) -> str:
+def _download(source: str, cache: Path, shown: str) -> str:
     from huggingface_hub import snapshot_download
 
     try:

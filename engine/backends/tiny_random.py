@@ -87,8 +87,15 @@ def ensure_built(cache_root: Path) -> Path:
     """The tiny model's folder under ``cache_root``, building it on first use."""
     folder = cache_root / f"tiny-random-v{BUILD_VERSION}"
     if not (folder / "model_index.json").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        build(folder)
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            build(folder)
+        except OSError as error:
+            from ..errors import ModelError
+
+            raise ModelError(
+                f"cannot build tiny-random in {cache_root} ({error.strerror}); set NEURAL_PREVIS_CACHE to a writable folder"
+            ) from None
     return folder
 
 

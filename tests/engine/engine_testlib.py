@@ -98,4 +98,7 @@ def engine_env(cache: Path) -> dict:
     env["NEURAL_PREVIS_CACHE"] = str(cache)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["HF_HUB_OFFLINE"] = "1"
+    # Hermetic: weights a developer has downloaded must not change what the tests see.
+    env["HF_HOME"] = str(cache / "hf-home")
+    env.pop("HF_HUB_CACHE", None)
     return env

@@ -35,6 +35,9 @@ def test_hello_progress_result_warm_second_request_and_shutdown(client, tmp_path
     assert set(backends) == {"wan-vace", "animatediff-controlnet", "tiny-random"}
     assert backends["wan-vace"]["frame_rule"] == "4k+1" and backends["wan-vace"]["size_multiple"] == 16
     assert backends["tiny-random"]["synthetic"] is True
+    models = {m["name"]: m for m in hello.models}
+    assert models["tiny-random"]["available"] and models["tiny-random"]["built"]
+    assert models["wan-vace-1.3b"] == {"name": "wan-vace-1.3b", "backend": "wan-vace", "repo_id": "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "available": False}
 
     bundle = make_bundle(tmp_path / "bundle", frames=list(range(1001, 1012)))
     first_id, events = run_request(client, bundle, tmp_path / "take1", TINY)
@@ -116,6 +119,12 @@ def test_sigterm_stops_the_worker_cleanly(client):
     assert client.process.wait(timeout=60) == 0
 
 
+def test_a_worker_that_cannot_start_is_a_clear_error(tmp_path):
+    client = EngineClient(python=sys.executable, package_root=str(tmp_path), env={"PATH": os.environ.get("PATH", "")})
+    with pytest.raises(WorkerError, match="No module named engine"):
+        client.start(timeout=60)
+
+
 def test_closed_stdin_ends_the_worker_cleanly(engine_cache):
     worker = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve"], env=engine_env(engine_cache), cwd=REPO_ROOT,
@@ -144,3 +153,6 @@ def test_a_dead_worker_is_an_error_not_a_hang(client, tmp_path):
     assert "exited unexpectedly" in error.message and "-9" in error.message
     with pytest.raises(WorkerError):
         list(client.events("r-after-death", timeout=10))
+    # a request for the dead worker is refused at once, not left hanging
+    with pytest.raises(WorkerError, match="not running"):
+        client.generate(bundle, tmp_path / "late", TINY)

@@ -67,6 +67,16 @@ def test_hugging_face_cache_layout_end_to_end(session, tiny_folder, tmp_path, mo
     assert record["plan"]["windows"] == [{"first_frame": 1001, "last_frame": 1003, "carried": 0, "generated": 5}]
 
 
+def test_known_models_report_what_is_downloaded(tiny_folder, tmp_path, monkeypatch):
+    from engine.weights import known_models
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    hub_layout(tmp_path / "hf", "Wan-AI/Wan2.1-VACE-14B-diffusers", tiny_folder)
+    available = {m["name"]: m["available"] for m in known_models()}
+    assert available == {"tiny-random": True, "wan-vace-1.3b": False, "wan-vace-14b": True, "animatediff-controlnet": False}
+
+
 def test_missing_weights_name_what_to_download_and_where(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
@@ -117,6 +127,25 @@ def test_unknown_pipeline_class_is_refused(tiny_folder, tmp_path):
     (folder / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(ModelError, match="FluxPipeline"):
         resolve_model(str(folder))
+
+
+def test_truncated_weights_are_a_one_line_model_error(session, tiny_folder, tmp_path):
+    folder = tmp_path / "truncated"
+    shutil.copytree(tiny_folder, folder)
+    weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    params = GenerateParams(prompt="neon", model=str(folder), seed=1, steps=1)
+    with pytest.raises(ModelError, match="cannot load .*truncated") as caught:
+        generate_take(session, make_bundle(tmp_path / "bundle", frames=[1]), tmp_path / "take", params, lambda *a, **k: None)
+    assert "\n" not in caught.value.message and not (tmp_path / "take").exists()
+
+
+def test_unwritable_engine_cache_is_a_one_line_model_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("NEURAL_PREVIS_CACHE", str(blocker / "cache"))
+    with pytest.raises(ModelError, match="NEURAL_PREVIS_CACHE"):
+        resolve_model("tiny-random")
 
 
 # ------------------------------------------------------------------------------------ out of memory
