@@ -2,6 +2,8 @@
 # The engine speed suite for an offline H100/H200 machine, in one prepared script.
 #
 #   benchmarks/gpu_suite.sh OUT_DIR [--tiny] [--wheels DIR] [--budget SECONDS] [--models LIST] [-- ENGINE_ARGS...]
+#   benchmarks/gpu_suite.sh --stage DIR [--wheels DIR]   # copy engine/, this script, benchmarks/engine.py and
+#                                                        # the wheels into DIR, to carry to the GPU machine
 #
 # 1. installs what such a machine may lack (diffusers, ftfy, OpenEXR, imageio-ffmpeg, ...) from the
 #    wheels in DIR (default: benchmarks/wheels, or $NP_WHEELS) with pip --no-index --no-deps --target;
@@ -17,9 +19,21 @@
 # GPU a failed install stops the script.
 set -u -o pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage; exit 2; }
+case $1 in -h|--help) usage; exit 0 ;; esac
+if [ "$1" = --stage ]; then
+    [ $# -ge 2 ] || { usage; exit 2; }
+    STAGE=$2; SOURCE=$(cd "$(dirname "$0")/.." && pwd); STAGE_WHEELS=${NP_WHEELS:-$SOURCE/benchmarks/wheels}
+    [ "${3:-}" = --wheels ] && STAGE_WHEELS=$4
+    rm -rf "$STAGE"; mkdir -p "$STAGE/benchmarks" "$STAGE/wheels"
+    (cd "$SOURCE" && tar --exclude=__pycache__ -cf - engine) | tar -xf - -C "$STAGE"
+    cp "$SOURCE/benchmarks/engine.py" "$SOURCE/benchmarks/gpu_suite.sh" "$STAGE/benchmarks/"
+    cp "$STAGE_WHEELS"/*.whl "$STAGE/wheels/" 2>/dev/null || echo "no wheels in $STAGE_WHEELS" >&2
+    du -sh "$STAGE"; exit 0
+fi
 OUT=$1; shift
+case $OUT in -*) echo "the first argument is the output folder, got $OUT" >&2; usage; exit 2 ;; esac
 TINY=0
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WHEELS=${NP_WHEELS:-$REPO/benchmarks/wheels}
@@ -38,8 +52,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+mkdir -p -- "$OUT" && OUT=$(cd -- "$OUT" && pwd) || exit 2
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
     for candidate in /opt/torch/.venv/bin/python3 python3; do

@@ -117,6 +117,18 @@ def test_defaults_on_cpu():
     assert speed.choose_attention_backend("cpu", torch.float32, 2, 12) == ("native", {"native": "cpu: not probed"})
 
 
+def test_attention_probe_checks_and_times_each_candidate():
+    """The probe's logic, on the CPU: a backend that cannot run is reported, not chosen; the others
+    are checked against float32 math attention and timed."""
+    best, report = speed.choose_attention_backend(
+        "cpu", torch.float32, heads=2, head_dim=16, candidates=("native", "_native_math", "flash"), tokens=300,
+        probe_cpu=True,
+    )
+    assert best in ("native", "_native_math")
+    assert isinstance(report["native"], float) and isinstance(report["_native_math"], float)
+    assert report["flash"].startswith("error")
+
+
 def test_batched_guidance_matches_two_forwards(fresh, bundle, tmp_path):
     calls = []
     plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
