@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from . import __version__
-from .params import DTYPES, MODES, OFFLOAD_PROFILES, GenerateParams
+from .params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--reference", metavar="IMAGE", help="style reference image")
     generate.add_argument("--plate", metavar="FRAMES_DIR", help="selective mode: frames (or a take) kept outside the objects")
     generate.add_argument("--conditioning-scale", type=float, default=1.0, metavar="X", help="depth conditioning strength (default: 1.0)")
+    generate.add_argument("--quality", choices=QUALITIES, default="final",
+                          help="final, or preview: fewer steps and a quarter of the pixels, for fast iteration (default: final)")
     generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none", help="GPU memory profile: none (fastest), model, group (least memory)")
     generate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: bfloat16 on CUDA, float32 on CPU)")
@@ -67,6 +69,7 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         reference=args.reference,
         plate=args.plate,
         conditioning_scale=args.conditioning_scale,
+        quality=args.quality,
         offload=args.offload,
         device=args.device,
         dtype=args.dtype,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .acceleration import PREVIEW_STEPS, preview_max_pixels
 from .backends import BackendSpec, get_spec
 from .bundle import Bundle, read_bundle, validate_pixels
 from .errors import GenerationCancelled, ParamsError
@@ -107,11 +108,13 @@ def generate_take(
     runtime = resolve_runtime(params)
     request = Request(
         params=params,
-        steps=params.steps or spec.default_steps,
+        steps=params.steps or (PREVIEW_STEPS if params.quality == "preview" else spec.default_steps),
         guidance=float(spec.default_guidance if params.guidance is None else params.guidance),
         seed=params.seed if params.seed is not None else random.SystemRandom().randrange(MAX_SEED),
     )
-    size = plan_size(bundle.width, bundle.height, spec.size_multiple, spec.max_pixels)
+    # ``preview`` works on a quarter of the pixels; the frames are scaled back to the shot's size.
+    max_pixels = preview_max_pixels(spec.max_pixels) if params.quality == "preview" else spec.max_pixels
+    size = plan_size(bundle.width, bundle.height, spec.size_multiple, max_pixels)
     windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule)
     progress = ProgressTracker(report, request.steps * len(windows), len(windows))
     runtime.reset_peak_memory()
@@ -132,7 +135,7 @@ def generate_take(
         phase = "encoding"
         progress.phase("encoding")
         clock = time.perf_counter()
-        embeds = backend.encode_prompt(pipeline, request)
+        embeds, cached = session.prompt_embeds(backend, pipeline, request)
         timings["encoding"] = time.perf_counter() - clock
 
         # 4. Generate window by window, blending each into the shot-sized output.
@@ -170,7 +173,9 @@ def generate_take(
         preview = writer.write_preview(output, bundle.fps)
         timings["writing"] = time.perf_counter() - clock
         timings["total"] = time.perf_counter() - started
-        writer.write_json(take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview))
+        record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
+        record["speed"] = {**getattr(backend, "applied", {}), "prompt_embeddings_cached": cached}
+        writer.write_json(record)
         path = writer.commit()
     except BaseException as error:
         writer.abort()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .errors import ParamsError
 
 MODES = ("restyle", "selective")
+QUALITIES = ("final", "preview")
 OFFLOAD_PROFILES = ("none", "model", "group")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 #: Seeds are fed to ``torch.Generator.manual_seed``; keeping them below 2**63 keeps them portable.
@@ -60,6 +61,10 @@ class GenerateParams:
 
     conditioning_scale: float = 1.0
     """Strength of the depth (control) conditioning."""
+
+    quality: str = "final"
+    """``final``, or ``preview`` for fast iteration: fewer steps (12 unless ``steps`` is given) and a
+    quarter of the pixels, scaled back up to the shot's size."""
 
     offload: str = "none"
     """Memory profile: ``none`` (all on the GPU), ``model`` (one model on the GPU at a time),
@@ -115,6 +120,8 @@ class GenerateParams:
             raise ParamsError("plate only applies to selective mode: add --mode selective or drop --plate")
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 10:
             raise ParamsError(f"conditioning_scale must be a number from 0 to 10, got {self.conditioning_scale!r}")
+        if self.quality not in QUALITIES:
+            raise ParamsError(f"quality must be one of {', '.join(QUALITIES)}, got {self.quality!r}")
         if self.offload not in OFFLOAD_PROFILES:
             raise ParamsError(f"offload must be one of {', '.join(OFFLOAD_PROFILES)}, got {self.offload!r}")
         if self.dtype not in DTYPES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
+from .acceleration import PromptCache
 from .backends import load_backend
 from .errors import ModelError
 
@@ -20,11 +21,13 @@ class Session:
         self._key = None
         self._backend = None
         self._pipeline = None
+        #: Text embeddings per (model, prompt, negative prompt, guidance on): the text encoder runs
+        #: once per prompt for the loaded model, not once per take.
+        self.prompts = PromptCache()
 
     def pipeline(self, model, runtime):
         """Return ``(backend, pipeline, warm)``."""
-        key = (model.backend, str(model.path), model.fingerprint, runtime.key,
-               tuple(sorted((k, str(v.path)) for k, v in model.components.items())))
+        key = self._model_key(model, runtime)
         if key == self._key:
             return self._backend, self._pipeline, True
         self.unload()
@@ -40,10 +43,31 @@ class Session:
         self._backend, self._key = backend, key
         return backend, self._pipeline, False
 
+    def prompt_embeds(self, backend, pipeline, request):
+        """``(embeds, cached)``: the backend's prompt encoding, from the cache when the same model
+        already encoded the same prompt, negative prompt and guidance setting."""
+        key = (self._key, request.params.prompt, request.params.negative_prompt, request.guidance > 1.0)
+        hits = self.prompts.hits
+        embeds = self.prompts.get(key, lambda: backend.encode_prompt(pipeline, request))
+        return embeds, self.prompts.hits > hits
+
+    def adopt(self, model, runtime, backend, pipeline) -> None:
+        """Hold an already built pipeline as if ``pipeline(model, runtime)`` had loaded it (the
+        benchmark builds real architectures with random weights in memory instead of from disk)."""
+        self.unload()
+        self._key = self._model_key(model, runtime)
+        self._backend, self._pipeline = backend, pipeline
+
     def unload(self) -> None:
+        self.prompts.clear()
         self._key = self._backend = self._pipeline = None
         gc.collect()
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    @staticmethod
+    def _model_key(model, runtime) -> tuple:
+        return (model.backend, str(model.path), model.fingerprint, runtime.key,
+                tuple(sorted((k, str(v.path)) for k, v in model.components.items())))

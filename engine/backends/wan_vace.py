@@ -15,10 +15,13 @@ text encoding (``encode_prompt``, so embeddings can be cached across takes later
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from PIL import Image
 
+from .. import acceleration as speed
 from ..backends import BackendSpec
 from ..errors import ModelError
 from ..windows import WindowInputs
@@ -30,6 +33,9 @@ class Backend:
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
+        #: Speed switches (engine/acceleration.py), chosen at load; ``configure`` changes them.
+        self.acceleration = speed.Acceleration()
+        self.applied: dict = {}
 
     # ---------------------------------------------------------------------------------- loading
 
@@ -48,7 +54,14 @@ class Backend:
         runtime.place(pipeline)
         # Our own progress events replace diffusers' tqdm bars (which would otherwise go to stderr).
         pipeline.set_progress_bar_config(disable=True)
+        self.configure(pipeline, runtime, speed.choose(runtime))
         return pipeline
+
+    def configure(self, pipeline, runtime, acceleration) -> dict:
+        """Apply speed switches (attention backend, compile, VAE tiling; batched guidance is per call)."""
+        self.applied = speed.apply(pipeline, runtime, acceleration)
+        self.acceleration = acceleration
+        return self.applied
 
     # --------------------------------------------------------------------------------- encoding
 
@@ -76,7 +89,21 @@ class Backend:
             on_step(step + 1)  # raises GenerationCancelled to stop within this step
             return {}
 
-        output = pipeline(
+        batched = (
+            speed.batched_guidance(pipeline.transformer, negative_embeds)
+            if self.acceleration.batched_guidance and request.guidance > 1.0 and negative_embeds is not None
+            else contextlib.nullcontext()
+        )
+        with batched:
+            output = self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
+                                request, generator, callback_on_step_end)
+        latents = output[0]
+        # With a reference image VACE prepends its latent frame; it is not part of the video.
+        return latents[:, :, (1 if reference is not None else 0) :]
+
+    def _call(self, pipeline, prompt_embeds, negative_embeds, video, mask, reference, window, request,
+              generator, callback_on_step_end):
+        return pipeline(
             prompt_embeds=prompt_embeds,
             negative_prompt_embeds=negative_embeds,
             video=video,
@@ -94,9 +121,6 @@ class Backend:
             callback_on_step_end=callback_on_step_end,
             max_sequence_length=self.max_sequence_length,
         )
-        latents = output[0]
-        # With a reference image VACE prepends its latent frame; it is not part of the video.
-        return latents[:, :, (1 if reference is not None else 0) :]
 
     # --------------------------------------------------------------------------------- decoding
 

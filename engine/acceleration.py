@@ -1,0 +1,277 @@
+"""Speed: attention backend choice, batched guidance, regional compile, prompt-embedding cache,
+VAE tiling, and the ``preview`` quality. Each switch is independent, measured on its own by
+``benchmarks/engine.py``, and checked on CPU (tiny-random, same seed) to leave the output unchanged
+within a stated tolerance (``tests/engine/test_speed_equivalence.py``).
+
+What is on by default (``choose``) and why:
+
+| switch | default | why |
+| --- | --- | --- |
+| attention backend | fastest backend that *passes a numerical check* on this GPU (probe, at the full-size sequence) | CUDA: cuDNN / flash SDPA are not always usable (head dim, dtype, driver); the probe falls back to ``native``. On the H200 run ``native`` SDPA won (and matched the stock pipeline step for step) |
+| batched guidance | off unless ``NEURAL_PREVIS_BATCHED_GUIDANCE=1`` | one forward of batch 2 instead of two of batch 1. Measured on an H200 at 832x480x81 (VACE-1.3B): 1.990 s per step batched vs 1.980 s unbatched, so no gain at full size (the GPU is already saturated by 32,760 tokens), and twice the activations. Kept as a switch for small sizes / offload, where it may pay (not measured yet) |
+| regional compile | off unless ``NEURAL_PREVIS_COMPILE=1`` | ``torch.compile`` of the repeated transformer block costs compile time on the first take; kept by the warm worker for later takes. Off until a GPU run shows it pays (not measured yet; see docs/speed.md) |
+| prompt cache | always | same model + prompt + negative prompt: the text encoder is not run |
+| VAE tiling | ``--offload model`` and ``group`` | bounds decode memory; off where memory is plentiful (tiles change pixels slightly) |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+# torch is imported inside the functions that need it: the session imports this module, and
+# importing the engine must not import torch.
+
+#: Attention backends tried on CUDA, in order of preference; each must pass ``_probe`` to be used.
+CUDA_ATTENTION_CANDIDATES = ("_native_cudnn", "_native_flash", "flash", "_flash_3", "native")
+
+#: Sequence length of the attention probe: 832x480x81 frames in Wan latents (21 x 30 x 52 patches).
+#: The first probe (4096 tokens, 2026-11-28 on an H200) timed launch overhead (0.2-0.4 ms per call),
+#: not the kernels that matter at full size: probe at the real size (~10 ms per call on an H200).
+PROBE_TOKENS = 21 * 30 * 52
+
+#: ``preview`` quality: fewer steps, a quarter of the pixels (upscaled back to the shot's size).
+PREVIEW_STEPS = 12
+PREVIEW_PIXEL_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    attention: str = "auto"
+    """Attention backend name (diffusers ``AttentionBackendName``) or ``auto`` (probe on CUDA,
+    ``native`` elsewhere)."""
+    batched_guidance: bool = True
+    """Conditional and unconditional halves of classifier-free guidance in one forward of batch 2."""
+    compile: bool = False
+    """``torch.compile`` of the repeated transformer blocks (regional compilation)."""
+    vae_tiling: bool = False
+    """Tiled VAE encode/decode (bounded memory; pixels change slightly at tile seams)."""
+
+    @property
+    def key(self) -> tuple:
+        """What changes the loaded pipeline (the warm worker reloads when this changes)."""
+        return (self.attention, self.compile, self.vae_tiling)
+
+
+def choose(runtime) -> Acceleration:
+    """The defaults for a runtime (see the module docstring); ``NEURAL_PREVIS_*`` variables override."""
+    on_cuda = runtime.device.startswith("cuda")
+    acceleration = Acceleration(
+        attention="auto",
+        batched_guidance=False,
+        compile=False,
+        vae_tiling=runtime.offload in ("model", "group"),
+    )
+    overrides = {}
+    if os.environ.get("NEURAL_PREVIS_ATTENTION"):
+        overrides["attention"] = os.environ["NEURAL_PREVIS_ATTENTION"]
+    for name, variable in (("batched_guidance", "NEURAL_PREVIS_BATCHED_GUIDANCE"),
+                           ("compile", "NEURAL_PREVIS_COMPILE"), ("vae_tiling", "NEURAL_PREVIS_VAE_TILING")):
+        value = os.environ.get(variable)
+        if value is not None and value != "":
+            overrides[name] = value.lower() in ("1", "true", "on", "yes")
+    acceleration = replace(acceleration, **overrides)
+    if acceleration.compile and not on_cuda:
+        acceleration = replace(acceleration, compile=False)  # inductor on CPU does not pay for this model
+    return acceleration
+
+
+# ---------------------------------------------------------------------------------- attention
+
+
+def choose_attention_backend(device: str, dtype, heads: int, head_dim: int, candidates=CUDA_ATTENTION_CANDIDATES,
+                             tokens: int = PROBE_TOKENS, probe_cpu: bool = False) -> tuple[str, dict]:
+    """Return the fastest attention backend that gives the right answer on this device, and a report
+    ``{backend: seconds | "error ..." | "wrong ..."}``. On the CPU: ``native`` without probing
+    (``probe_cpu`` probes there too: the tests use it)."""
+    if not device.startswith("cuda") and not probe_cpu:
+        return "native", {"native": "cpu: not probed"}
+    import torch
+
+    report: dict = {}
+    best, best_seconds = "native", float("inf")
+    generator = torch.Generator(device=device).manual_seed(0)
+    shape = (1, tokens, heads, head_dim)  # diffusers' layout: batch, sequence, heads, head dim
+    query, key, value = (torch.randn(shape, device=device, dtype=dtype, generator=generator) for _ in range(3))
+    # The float32 reference for the first queries only: the full one would be a heads x tokens^2
+    # matrix (51 GB at 32,760 tokens and 12 heads).
+    checked = min(tokens, 256)
+    reference = _reference_attention(query[:, :checked], key, value)
+    for name in candidates:
+        try:
+            seconds, output = _probe(name, query, key, value)
+        except Exception as error:  # missing package, unsupported shape/dtype/GPU
+            report[name] = f"error {type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
+            continue
+        worst = (output[:, :checked].float() - reference).abs().max().item()
+        if not worst < 2e-2:  # bf16 attention of unit-variance inputs: errors are ~1e-3
+            report[name] = f"wrong: max abs error {worst:.3g}"
+            continue
+        report[name] = round(seconds, 6)
+        if seconds < best_seconds:
+            best, best_seconds = name, seconds
+    return best, report
+
+
+def _reference_attention(query, key, value):
+    import torch
+
+    q, k, v = (t.float().transpose(1, 2) for t in (query, key, value))
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+
+
+def _probe(name, query, key, value, repeats: int = 5):
+    import torch
+    from diffusers.models.attention_dispatch import AttentionBackendName, dispatch_attention_fn
+
+    def sync():
+        if query.device.type == "cuda":
+            torch.cuda.synchronize(query.device)
+
+    backend = AttentionBackendName(name)
+    output = dispatch_attention_fn(query, key, value, backend=backend)  # warm-up, also the checked output
+    sync()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        dispatch_attention_fn(query, key, value, backend=backend)
+    sync()
+    return (time.perf_counter() - started) / repeats, output
+
+
+def set_attention_backend(transformer, name: str) -> None:
+    if name == "native" and getattr(transformer, "_neural_previs_attention", "native") == "native":
+        return  # diffusers' default: nothing to set (and no "experimental" warning)
+    transformer.set_attention_backend(name)
+    transformer._neural_previs_attention = name
+
+
+# ------------------------------------------------------------------------- applying at load time
+
+
+def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
+    """Apply the load-time switches to a placed pipeline (again, to change them: the benchmark does);
+    return what was applied (recorded in take.json)."""
+    applied: dict = {}
+    transformer = pipeline.transformer
+    attention = acceleration.attention
+    if attention == "auto":
+        attention, probe = choose_attention_backend(
+            runtime.device, runtime.torch_dtype, transformer.config.num_attention_heads,
+            transformer.config.attention_head_dim,
+        )
+        applied["attention_probe"] = probe
+    set_attention_backend(transformer, attention)
+    applied["attention"] = attention
+    if acceleration.vae_tiling:
+        pipeline.vae.enable_tiling()
+    else:
+        pipeline.vae.disable_tiling()
+    applied["vae_tiling"] = acceleration.vae_tiling
+    set_compiled(transformer, acceleration.compile)
+    applied["compile"] = acceleration.compile
+    applied["batched_guidance"] = acceleration.batched_guidance
+    return applied
+
+
+def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
+    """Regional compilation: ``torch.compile`` of each repeated block (``_repeated_blocks``). One
+    compiled graph serves every block of a class (parameters are graph inputs), so compile time does
+    not grow with depth; the warm worker keeps the compiled blocks for later takes."""
+    compiled = getattr(transformer, "_neural_previs_compiled", False)
+    if on and not compiled:
+        transformer.compile_repeated_blocks(fullgraph=fullgraph)
+    elif compiled and not on:
+        for module in transformer.modules():  # nn.Module.compile stores the compiled call here
+            if module.__class__.__name__ in transformer._repeated_blocks:
+                module._compiled_call_impl = None
+    transformer._neural_previs_compiled = on
+
+
+# ---------------------------------------------------------------------------- batched guidance
+
+
+@contextlib.contextmanager
+def batched_guidance(transformer, negative_embeds):
+    """While active, the pipeline's two transformer calls per step (conditional, then unconditional,
+    identical except for the text embeddings) become one forward of batch 2: the first call computes
+    both halves, the second returns the stored unconditional half. Checked, not assumed: the second
+    call must come with the same latents and timestep, or it is computed normally."""
+    import torch
+
+    original = transformer.forward
+    pending: dict = {}
+
+    def forward(*args, **kwargs):
+        if args or kwargs.get("return_dict", True) or "encoder_hidden_states" not in kwargs:
+            return original(*args, **kwargs)
+        hidden = kwargs["hidden_states"]
+        if pending:
+            stored = pending.pop("entry")
+            if stored[0] is hidden and torch.equal(stored[1], kwargs["timestep"]):
+                return (stored[2],)
+            return original(*args, **kwargs)  # not the pair we expected: compute it as asked
+        embeds = kwargs["encoder_hidden_states"]
+        negative = negative_embeds.to(device=embeds.device, dtype=embeds.dtype)
+        if negative.shape != embeds.shape or hidden.shape[0] != 1:
+            return original(*args, **kwargs)
+        batched = dict(kwargs)
+        batched["hidden_states"] = torch.cat([hidden, hidden])
+        batched["timestep"] = torch.cat([kwargs["timestep"], kwargs["timestep"]])
+        batched["encoder_hidden_states"] = torch.cat([embeds, negative])
+        control = kwargs.get("control_hidden_states")
+        if control is not None:
+            batched["control_hidden_states"] = torch.cat([control, control])
+        output = original(**batched)[0]
+        conditional, unconditional = output.chunk(2)
+        pending["entry"] = (hidden, kwargs["timestep"], unconditional)
+        return (conditional,)
+
+    had_own_forward = "forward" in transformer.__dict__  # diffusers/accelerate hooks set one
+    transformer.forward = forward
+    try:
+        yield
+    finally:
+        if had_own_forward:
+            transformer.forward = original
+        else:
+            del transformer.forward
+
+
+# ------------------------------------------------------------------------------- prompt cache
+
+
+class PromptCache:
+    """Text embeddings of recent prompts for the loaded model, so a take with the same model, prompt
+    and negative prompt does not run the text encoder. Keyed by the session's model key; a few
+    MiB each (512 tokens x 4096 in bf16)."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key, compute):
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+        self.misses += 1
+        value = compute()
+        self._entries[key] = value
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# ------------------------------------------------------------------------------------ preview
+
+
+def preview_max_pixels(max_pixels: int) -> int:
+    return int(max_pixels * PREVIEW_PIXEL_FRACTION)

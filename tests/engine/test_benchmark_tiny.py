@@ -1,0 +1,51 @@
+"""``benchmarks/engine.py --tiny`` runs the whole benchmark's code on the CPU (tiny configs), so CI
+exercises the same code the GPU suite runs: one JSON line per configuration, all ok (the memory
+profiles are skipped on the CPU, and say why), a stock-vs-engine ratio, and the FLOP counter
+agreeing with the issue's anchor (one 1.3B forward at 832x480x81 is about 283 TFLOP)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark():
+    """benchmarks/engine.py as a module (its name would clash with the engine package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_engine", REPO / "benchmarks" / "engine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flop_counter_matches_the_anchor():
+    bench = load_benchmark()
+
+    main_only = dict(bench.TRANSFORMERS["vace-1.3b"], vace_layers=[])
+    assert abs(bench.transformer_flops(main_only, 21, 60, 104) / 1e12 - 283) < 1
+    # VACE's 15 extra blocks add about half again
+    assert 1.45 < bench.transformer_flops(bench.TRANSFORMERS["vace-1.3b"], 21, 60, 104) / 1e12 / 283 < 1.55
+
+
+def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):
+    out = tmp_path / "bench.jsonl"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "engine.py"), "--tiny", "--out", str(out)],
+                            capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [json.loads(line) for line in out.read_text().splitlines()]
+    by_config = {line["config"]: line for line in lines}
+    for config in ("tiny/build", "tiny/stock", "tiny/engine", "tiny/engine-warm", "tiny/steps-plain",
+                   "tiny/steps-batched-guidance", "tiny/decode", "tiny/preview"):
+        assert by_config[config]["ok"], by_config[config]
+    engine = by_config["tiny/engine"]
+    assert set(engine["phases"]) == {"loading", "encoding", "denoising", "decoding", "writing", "total"}
+    assert len(engine["step_seconds"]) == 2 and engine["speedup_vs_stock_generation"] > 0
+    assert by_config["tiny/engine-warm"]["switches"]["prompt_embeddings_cached"] is True
+    assert by_config["tiny/engine-warm"]["phases"]["encoding"] < 0.05
+    assert by_config["tiny/preview"]["quality"] == "preview" and by_config["tiny/preview"]["steps"] == 3
+    assert "CUDA only" in by_config["tiny/offload-group"]["skipped"]
+    assert lines[-1]["config"] == "-/summary" and lines[-1]["failed"] == []

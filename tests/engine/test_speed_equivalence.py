@@ -1,0 +1,216 @@
+"""Each speed switch (engine/acceleration.py) leaves the take unchanged within a stated tolerance.
+
+tiny-random on CPU, same seed, same bundle, float32. Compared: the final latents of each window
+(before decoding) and the uint8 frames. Tolerances:
+- batched guidance, attention backend (native vs math), regional compile (eager backend), prompt
+  cache: latents within 1e-4 absolute (float32 reduction order only), frames within 1 level of 255;
+- VAE tiling: frames within TILING_TOLERANCE levels, mean within TILING_MEAN_TOLERANCE (tiles are
+  blended at their seams, so pixels near the seams change: tiling is only on in the low-memory profiles).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine import acceleration as speed
+from engine.generate import generate_take
+from engine.params import GenerateParams
+from engine.session import Session
+
+LATENT_TOLERANCE = 1e-4
+FRAME_TOLERANCE = 1
+#: Tiled VAE (encode of the control video and decode), tiny-random with 32-px tiles on 64x32 frames
+#: (every pixel near a seam): measured max 48 and mean 5.5 levels of 255. Random weights magnify
+#: seams; the bound is there to catch a broken tiling (misplaced tiles differ by ~100 on average).
+TILING_TOLERANCE = 64
+TILING_MEAN_TOLERANCE = 8
+
+
+def tiny(**fields) -> GenerateParams:
+    return GenerateParams(**{"prompt": "rainy neon street", "model": "tiny-random", "seed": 11, "steps": 3,
+                             "guidance": 5.0, **fields})
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+class Take:
+    def __init__(self, path, latents):
+        self.path = path
+        self.latents = latents
+        self.frames = np.stack([np.asarray(Image.open(p)) for p in sorted((path / "frames").iterdir())])
+        self.record = json.loads((path / "take.json").read_text())
+
+
+def take(session, bundle, out, acceleration=None, **fields) -> Take:
+    """Generate a take with the given speed switches; keep each window's final latents."""
+    latents = []
+    if acceleration is not None:
+        _ensure_loaded(session, bundle, out)
+        backend, pipeline = session._backend, session._pipeline
+        backend.configure(pipeline, _runtime(), acceleration)
+    from engine.backends.wan_vace import Backend
+
+    original = Backend.denoise
+
+    def recording(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        latents.append(result.detach().float().clone())
+        return result
+
+    Backend.denoise = recording
+    try:
+        generate_take(session, bundle, out, tiny(**fields), quiet)
+    finally:
+        Backend.denoise = original
+    return Take(out, latents)
+
+
+def _runtime():
+    from engine.runtime import resolve_runtime
+
+    return resolve_runtime(tiny())
+
+
+def _ensure_loaded(session, bundle, out):
+    if session._pipeline is None:
+        generate_take(session, bundle, out.parent / f"{out.name}-warmup", tiny(steps=1), quiet)
+
+
+def assert_same(a: Take, b: Take, frames=FRAME_TOLERANCE):
+    assert len(a.latents) == len(b.latents)
+    for x, y in zip(a.latents, b.latents):
+        assert (x - y).abs().max().item() <= LATENT_TOLERANCE
+    assert np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= frames
+
+
+def count_batches(session, calls):
+    """Record the batch size of every transformer forward (at its patch embedding)."""
+    return session._pipeline.transformer.patch_embedding.register_forward_pre_hook(
+        lambda module, args: calls.append(args[0].shape[0])
+    )
+
+
+PLAIN = speed.Acceleration(attention="native", batched_guidance=False, compile=False, vae_tiling=False)
+
+
+@pytest.fixture
+def fresh(engine_cache):
+    """A session of its own: these tests change the loaded pipeline's switches."""
+    session = Session()
+    yield session
+    session.unload()
+
+
+def test_defaults_on_cpu():
+    runtime = _runtime()
+    chosen = speed.choose(runtime)
+    # batched guidance and compile are off by default (no measured gain yet: docs/speed.md)
+    assert not chosen.batched_guidance and not chosen.compile and not chosen.vae_tiling
+    assert speed.choose_attention_backend("cpu", torch.float32, 2, 12) == ("native", {"native": "cpu: not probed"})
+
+
+def test_attention_probe_checks_and_times_each_candidate():
+    """The probe's logic, on the CPU: a backend that cannot run is reported, not chosen; the others
+    are checked against float32 math attention and timed."""
+    best, report = speed.choose_attention_backend(
+        "cpu", torch.float32, heads=2, head_dim=16, candidates=("native", "_native_math", "flash"), tokens=300,
+        probe_cpu=True,
+    )
+    assert best in ("native", "_native_math")
+    assert isinstance(report["native"], float) and isinstance(report["_native_math"], float)
+    assert report["flash"].startswith("error")
+
+
+def test_batched_guidance_matches_two_forwards(fresh, bundle, tmp_path):
+    calls = []
+    plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
+    handle = count_batches(fresh, calls)
+    try:
+        batched = take(fresh, bundle, tmp_path / "batched", replace(PLAIN, batched_guidance=True))
+    finally:
+        handle.remove()
+    assert calls == [2, 2, 2]  # one forward of batch 2 per step instead of two of batch 1
+    assert_same(plain, batched)
+    assert batched.record["speed"]["batched_guidance"] is True
+    # the wrapper is gone after the call: the transformer's own forward is back
+    assert "forward" not in fresh._pipeline.transformer.__dict__
+
+
+def test_batched_guidance_off_without_guidance(fresh, bundle, tmp_path):
+    calls = []
+    take(fresh, bundle, tmp_path / "warm", replace(PLAIN, batched_guidance=True), guidance=1.0)
+    handle = count_batches(fresh, calls)
+    try:
+        take(fresh, bundle, tmp_path / "noguidance", guidance=1.0)
+    finally:
+        handle.remove()
+    assert calls == [1, 1, 1]
+
+
+def test_prompt_cache_skips_the_text_encoder(fresh, bundle, tmp_path):
+    runs = []
+    first = take(fresh, bundle, tmp_path / "first", PLAIN)
+    handle = fresh._pipeline.text_encoder.register_forward_hook(lambda *a: runs.append(1))
+    try:
+        second = take(fresh, bundle, tmp_path / "second")
+        assert runs == [] and second.record["speed"]["prompt_embeddings_cached"] is True
+        assert np.array_equal(first.frames, second.frames)
+        third = take(fresh, bundle, tmp_path / "third", prompt="watercolour city")
+        assert runs and third.record["speed"]["prompt_embeddings_cached"] is False
+    finally:
+        handle.remove()
+
+
+def test_attention_backend_math_matches_native(fresh, bundle, tmp_path):
+    native = take(fresh, bundle, tmp_path / "native", PLAIN)
+    math = take(fresh, bundle, tmp_path / "math", replace(PLAIN, attention="_native_math"))
+    assert math.record["speed"]["attention"] == "_native_math"
+    assert_same(native, math)
+    speed.set_attention_backend(fresh._pipeline.transformer, "native")
+
+
+def test_regional_compile_matches_eager(fresh, bundle, tmp_path, monkeypatch):
+    """fullgraph=True also proves the repeated blocks compile without graph breaks."""
+    eager = take(fresh, bundle, tmp_path / "eager", PLAIN)
+    transformer = fresh._pipeline.transformer
+    original = transformer.compile_repeated_blocks
+    monkeypatch.setattr(transformer, "compile_repeated_blocks",
+                        lambda **kwargs: original(**kwargs, backend="eager"), raising=False)
+    torch._dynamo.reset()
+    compiled = take(fresh, bundle, tmp_path / "compiled", replace(PLAIN, compile=True))
+    blocks = [m for m in transformer.modules() if m.__class__.__name__ in transformer._repeated_blocks]
+    assert blocks and all(m._compiled_call_impl is not None for m in blocks)
+    assert_same(eager, compiled)
+    speed.set_compiled(transformer, False)
+    assert all(m._compiled_call_impl is None for m in blocks)
+
+
+def test_vae_tiling_within_tolerance(fresh, bundle, tmp_path):
+    plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
+    vae = fresh._pipeline.vae
+    tiled_acceleration = replace(PLAIN, vae_tiling=True)
+    fresh._backend.configure(fresh._pipeline, _runtime(), tiled_acceleration)
+    # tiles small enough that the 48x32 test frames (64x32 working size) are really split
+    vae.tile_sample_min_height = vae.tile_sample_min_width = 32
+    vae.tile_sample_stride_height = vae.tile_sample_stride_width = 16
+    tiled = take(fresh, bundle, tmp_path / "tiled")
+    assert tiled.record["speed"]["vae_tiling"] is True
+    difference = np.abs(plain.frames.astype(int) - tiled.frames.astype(int))
+    assert 0 < difference.max() <= TILING_TOLERANCE
+    assert difference.mean() <= TILING_MEAN_TOLERANCE
+
+
+def test_preview_quality(session, bundle, tmp_path):
+    preview = take(session, bundle, tmp_path / "preview", quality="preview", steps=None)
+    record = preview.record
+    assert record["resolved"]["steps"] == speed.PREVIEW_STEPS and record["params"]["quality"] == "preview"
+    assert record["plan"]["scaled_width"] * record["plan"]["scaled_height"] <= 64 * 64 * speed.PREVIEW_PIXEL_FRACTION
+    assert preview.frames.shape == (9, 32, 48, 3)  # the shot's exact frames and size, scaled back up
