@@ -14,7 +14,6 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .encoder_process import EncoderProcess, EncoderProcessError
 from .image_files import encode_exr_float, encode_png_gray16
 
 SCHEMA = "neural_previs.bundle/1"
@@ -22,15 +21,6 @@ SHOT_FILE = "shot.json"
 CAMERA_PATH_FILE = "camera.txt"
 DEPTH_FOLDER = "depth"
 MASK_FOLDER = "mask"
-
-
-# A child encoder costs a fraction of a second to start and wins back far more on long shots
-# (benchmarks/conditioning.py times both ways in one run). Below this many pixels in a shot, threads.
-PROCESS_ENCODING_MIN_PIXELS = 8_000_000
-
-
-def should_encode_in_process(frame_count: int, width: int, height: int) -> bool:
-    return frame_count * width * height >= PROCESS_ENCODING_MIN_PIXELS
 
 
 class BundleLocationError(ValueError):
@@ -65,11 +55,11 @@ def check_destination(directory: str) -> Path:
 
 
 class BundleWriter:
-    """Collects a bundle's files in a temporary sibling folder, encoding images in a child process (or threads)."""
+    """Collects a bundle's files in a temporary sibling folder, encoding images on worker threads."""
 
     _MAX_PENDING_WRITES = 8
 
-    def __init__(self, destination: Path, encode_in_process: bool = False):
+    def __init__(self, destination: Path):
         self.destination = destination
         self._created_parents = _make_parents(destination.parent)
         try:
@@ -79,13 +69,8 @@ class BundleWriter:
             raise BundleLocationError(f"Cannot write in '{destination.parent}' ({error.strerror}); choose a writable folder") from None
         (self.staging / DEPTH_FOLDER).mkdir()
         (self.staging / MASK_FOLDER).mkdir()
-        self._process: EncoderProcess | None = None
-        if encode_in_process:
-            try:
-                self._process = EncoderProcess()
-            except OSError:
-                self._process = None  # no child interpreter here: encode on threads instead
-        # Thread fallback: numpy and zlib release the GIL, so two threads still overlap some of the drawing.
+        # numpy and zlib release the GIL: two threads encode while the main thread draws the next frame.
+        # (Encoding in a child process was measured too, free of the GIL: on two cores it was slower.)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neural_previs_bundle")
         self._pending: list[Future] = []
 
@@ -94,13 +79,6 @@ class BundleWriter:
         stem = frame_file_stem(frame)
         depth_path = f"{DEPTH_FOLDER}/{stem}.exr"
         mask_path = f"{MASK_FOLDER}/{stem}.png"
-        if self._process is not None:
-            try:
-                self._process.submit(self.staging / depth_path, "exr", depth)
-                self._process.submit(self.staging / mask_path, "png16", ids)
-            except EncoderProcessError as error:
-                raise BundleLocationError(f"Writing the bundle failed ({error}); check the disk and try again") from None
-            return {"depth": depth_path, "mask": mask_path}
         while len(self._pending) >= self._MAX_PENDING_WRITES:
             self._pending.pop(0).result()
         self._pending.append(self._pool.submit(_write_bytes, self.staging / depth_path, encode_exr_float, depth))
@@ -110,12 +88,6 @@ class BundleWriter:
     def finish(self, shot: dict, camera_path_lines: list[str]) -> Path:
         """Wait for the images, write the metadata, and move the bundle into place (replacing an earlier bundle)."""
         try:
-            if self._process is not None:
-                try:
-                    self._process.finish()
-                except EncoderProcessError as error:
-                    raise BundleLocationError(f"Writing the bundle failed ({error}); check the disk and try again") from None
-                self._process = None
             for future in self._pending:
                 future.result()
             self._pending.clear()
@@ -147,9 +119,6 @@ class BundleWriter:
 
     def abort(self) -> None:
         """Drop everything written so far."""
-        if self._process is not None:
-            self._process.kill()
-            self._process = None
         for future in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)

@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from . import camera_math
-from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination, should_encode_in_process
+from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
 from .scene_geometry import candidate_owners, collect_frame_geometry
@@ -122,7 +122,7 @@ class ConditioningRender:
         self._saved_state = (scene.frame_current, scene.frame_subframe, scene.camera)
         try:
             self._rasterizer = DepthIdRasterizer(width, height)
-            self._writer = BundleWriter(destination, encode_in_process=should_encode_in_process(len(self.frames), width, height))
+            self._writer = BundleWriter(destination)
         except Exception as error:
             self._release()
             raise ConditioningError(str(error)) from None

@@ -26,9 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.blender_session import start_blender_with_extension  # noqa: E402
 
 
-from importlib import import_module  # noqa: E402
-
-
 def time_bundle(bpy, directory: Path, frames: int) -> float:
     start = time.perf_counter()
     result = bpy.ops.neural_previs.render_conditioning(directory=str(directory))
@@ -38,6 +35,8 @@ def time_bundle(bpy, directory: Path, frames: int) -> float:
 
 
 def configure_cycles_baseline(bpy, scene, directory: Path) -> None:
+    from importlib import import_module
+
     compat = import_module("bl_ext.user_default.neural_previs.addon.compat")
     render = scene.render
     render.engine = "CYCLES"
@@ -90,32 +89,22 @@ def main() -> int:
         (work / "cycles").mkdir()
         configure_cycles_baseline(bpy, scene, work / "cycles")
         # Alternate and keep each one's best round, so a busy moment on the machine hurts none alone.
-        # The bundle as shipped (encoder chosen by shot size), and forced onto threads / a child process.
-        bundle_files = import_module("bl_ext.user_default.neural_previs.addon.bundle_files")
-        shipped_threshold = bundle_files.PROCESS_ENCODING_MIN_PIXELS
-        bundle_times, thread_times, process_times, cycles_times = [], [], [], []
+        bundle_times, cycles_times = [], []
         for round_index in range(args.rounds):
             bundle_times.append(time_bundle(bpy, work / f"bundle{round_index}", frames))
-            bundle_files.PROCESS_ENCODING_MIN_PIXELS = float("inf")
-            thread_times.append(time_bundle(bpy, work / f"threads{round_index}", frames))
-            bundle_files.PROCESS_ENCODING_MIN_PIXELS = 0
-            process_times.append(time_bundle(bpy, work / f"process{round_index}", frames))
-            bundle_files.PROCESS_ENCODING_MIN_PIXELS = shipped_threshold
             cycles_times.append(time_cycles_baseline(bpy, work / "cycles", frames))
-        bundle_ms, threads_ms, process_ms, cycles_ms = (min(t) * 1000 for t in (bundle_times, thread_times, process_times, cycles_times))
+        bundle_ms, cycles_ms = min(bundle_times) * 1000, min(cycles_times) * 1000
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     ratio = cycles_ms / bundle_ms
     print(f"scene: {faces} faces, {frames} frames at {width}x{height}, Blender {bpy.app.version_string}")
     print(f"bundle (depth EXR + id PNG + camera): {bundle_ms:8.1f} ms/frame   (first run incl. GPU start: {first_run_s:.2f} s)")
-    print(f"  images encoded on threads:          {threads_ms:8.1f} ms/frame")
-    print(f"  images encoded in a child process:  {process_ms:8.1f} ms/frame")
     print(f"Cycles baseline (1 spp, Z + IndexOB, multilayer EXR): {cycles_ms:8.1f} ms/frame")
     print(f"speed-up: {ratio:.1f}x")
     print(json.dumps({
         "benchmark": "conditioning", "quick": args.quick, "faces": faces, "frames": frames, "width": width, "height": height,
-        "bundle_ms_per_frame": round(bundle_ms, 2), "bundle_threads_ms_per_frame": round(threads_ms, 2), "bundle_process_ms_per_frame": round(process_ms, 2), "cycles_ms_per_frame": round(cycles_ms, 2), "speedup": round(ratio, 2),
+        "bundle_ms_per_frame": round(bundle_ms, 2),  "cycles_ms_per_frame": round(cycles_ms, 2), "speedup": round(ratio, 2),
         "blender": bpy.app.version_string, "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
     }))
     return 0

@@ -10,20 +10,15 @@ from PIL import Image
 from neural_previs.addon.bundle_files import BundleLocationError, BundleWriter, check_destination
 
 
-@pytest.fixture(params=[True, False], ids=["encoder-process", "encoder-threads"])
-def encode_in_process(request):
-    return request.param
-
-
-def write_bundle(destination, frames=(1, 2), encode_in_process=True):
-    writer = BundleWriter(check_destination(str(destination)), encode_in_process=encode_in_process)
+def write_bundle(destination, frames=(1, 2)):
+    writer = BundleWriter(check_destination(str(destination)))
     records = [writer.add_frame(f, np.full((4, 5), float(f), np.float32), np.full((4, 5), f, np.uint16)) for f in frames]
     return writer, records
 
 
-def test_bundle_appears_only_when_finished(tmp_path, encode_in_process):
+def test_bundle_appears_only_when_finished(tmp_path):
     destination = tmp_path / "shots" / "bundle"
-    writer, records = write_bundle(destination, encode_in_process=encode_in_process)
+    writer, records = write_bundle(destination)
     assert not destination.exists()
     writer.finish({"schema": "x", "frames": records}, ["shot", "row"])
     assert sorted(p.name for p in destination.iterdir()) == ["camera.txt", "depth", "mask", "shot.json"]
@@ -35,8 +30,8 @@ def test_bundle_appears_only_when_finished(tmp_path, encode_in_process):
         assert np.array_equal(np.array(image), np.full((4, 5), 1, np.uint16))
 
 
-def test_an_encoding_failure_publishes_nothing(tmp_path, encode_in_process):
-    writer, records = write_bundle(tmp_path / "bundle", encode_in_process=encode_in_process)
+def test_an_encoding_failure_publishes_nothing(tmp_path):
+    writer, records = write_bundle(tmp_path / "bundle")
     # The disk loses the folder under the encoder (renamed away, a file in its place: no race with writes in flight).
     (writer.staging / "mask").rename(writer.staging / "mask_gone")
     (writer.staging / "mask").write_text("not a folder")
@@ -46,8 +41,8 @@ def test_an_encoding_failure_publishes_nothing(tmp_path, encode_in_process):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_abort_leaves_nothing(tmp_path, encode_in_process):
-    writer, _ = write_bundle(tmp_path / "bundle", encode_in_process=encode_in_process)
+def test_abort_leaves_nothing(tmp_path):
+    writer, _ = write_bundle(tmp_path / "bundle")
     writer.abort()
     assert list(tmp_path.iterdir()) == []
 
