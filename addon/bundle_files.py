@@ -11,9 +11,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from .encoder_threads import FencedEncoders
 from .image_files import encode_exr_float, encode_png_gray16
 
 SCHEMA = "neural_previs.bundle/1"
@@ -71,26 +71,21 @@ class BundleWriter:
         (self.staging / MASK_FOLDER).mkdir()
         # numpy and zlib release the GIL: two threads encode while the main thread draws the next frame.
         # (Encoding in a child process was measured too, free of the GIL: on two cores it was slower.)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neural_previs_bundle")
-        self._pending: list[Future] = []
+        self.encoders = FencedEncoders(threads=2, max_pending=self._MAX_PENDING_WRITES)
 
     def add_frame(self, frame: int, depth, ids) -> dict:
         """Queue a frame's depth and mask; returns their paths relative to the bundle."""
         stem = frame_file_stem(frame)
         depth_path = f"{DEPTH_FOLDER}/{stem}.exr"
         mask_path = f"{MASK_FOLDER}/{stem}.png"
-        while len(self._pending) >= self._MAX_PENDING_WRITES:
-            self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(_write_bytes, self.staging / depth_path, encode_exr_float, depth))
-        self._pending.append(self._pool.submit(_write_bytes, self.staging / mask_path, encode_png_gray16, ids))
+        self.encoders.submit(self.staging / depth_path, encode_exr_float, depth)
+        self.encoders.submit(self.staging / mask_path, encode_png_gray16, ids)
         return {"depth": depth_path, "mask": mask_path}
 
     def finish(self, shot: dict, camera_path_lines: list[str]) -> Path:
         """Wait for the images, write the metadata, and move the bundle into place (replacing an earlier bundle)."""
         try:
-            for future in self._pending:
-                future.result()
-            self._pending.clear()
+            self.encoders.finish()
             (self.staging / CAMERA_PATH_FILE).write_text("\n".join(camera_path_lines) + "\n", encoding="utf-8")
             (self.staging / SHOT_FILE).write_text(json.dumps(shot, indent=1) + "\n", encoding="utf-8")
             self._publish()
@@ -100,8 +95,6 @@ class BundleWriter:
         except BaseException:
             self.abort()
             raise
-        finally:
-            self._pool.shutdown(wait=True)
         return self.destination
 
     def _publish(self) -> None:
@@ -119,10 +112,7 @@ class BundleWriter:
 
     def abort(self) -> None:
         """Drop everything written so far."""
-        for future in self._pending:
-            future.cancel()
-        self._pool.shutdown(wait=True)
-        self._pending.clear()
+        self.encoders.abort()
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_empty(self._created_parents)
 
@@ -148,7 +138,3 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             break
-
-
-def _write_bytes(path: Path, encode, image) -> None:
-    path.write_bytes(encode(image))

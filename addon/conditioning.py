@@ -135,8 +135,9 @@ class ConditioningRender:
             return False
         frame, camera_name = self.frames[self._index], self.cameras[self._index]
         scene = self.scene
-        scene.frame_set(frame, subframe=0.0)
-        depsgraph = self._context.evaluated_depsgraph_get()
+        with self._writer.encoders.blender_evaluates():  # no encoder thread runs Python while Blender evaluates
+            scene.frame_set(frame, subframe=0.0)
+            depsgraph = self._context.evaluated_depsgraph_get()
         camera_eval = self._objects[camera_name].evaluated_get(depsgraph)
         params = _camera_params(camera_eval, scene.render)
         try:

@@ -42,7 +42,7 @@ def _exr_header(width: int, height: int, channel: str) -> bytes:
     )
 
 
-def _exr_zip_blocks(pixels: np.ndarray) -> list[bytes]:
+def _exr_zip_blocks(pixels: np.ndarray, checkpoint=None) -> list[bytes]:
     """OpenEXR ZIP blocks of 16 rows: interleave even/odd bytes, delta-predict, deflate; raw when that is not smaller.
 
     The byte shuffling runs on all blocks at once so that encoder threads spend their time in zlib,
@@ -65,14 +65,19 @@ def _exr_zip_blocks(pixels: np.ndarray) -> list[bytes]:
         np.subtract(reordered[:, 1:], reordered[:, :-1], out=predicted[:, 1:])  # uint8 arithmetic wraps modulo 256
         predicted[:, 1:] += 128
         for block_raw, block_predicted in zip(group, predicted):
+            if checkpoint is not None:
+                checkpoint()
             # Level 1: float mantissas barely compress harder at higher levels, and encoding is the bundle's bottleneck.
             packed = zlib.compress(block_predicted.tobytes(), 1)
             blocks.append(packed if len(packed) < block_raw.size else block_raw.tobytes())
     return blocks
 
 
-def encode_exr_float(image: np.ndarray, channel: str = "Z") -> bytes:
-    """A one-channel float32 OpenEXR file (ZIP compression, rows top to bottom) as bytes."""
+def encode_exr_float(image: np.ndarray, channel: str = "Z", checkpoint=None) -> bytes:
+    """A one-channel float32 OpenEXR file (ZIP compression, rows top to bottom) as bytes.
+
+    `checkpoint`, if given, is called between blocks (see encoder_threads: where the encoder may pause).
+    """
     pixels = np.ascontiguousarray(image, dtype="<f4")
     if pixels.ndim != 2 or pixels.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {pixels.shape}")
@@ -80,7 +85,7 @@ def encode_exr_float(image: np.ndarray, channel: str = "Z") -> bytes:
     header = _exr_header(width, height, channel)
     blocks = [
         struct.pack("<ii", index * _EXR_LINES_PER_ZIP_BLOCK, len(data)) + data
-        for index, data in enumerate(_exr_zip_blocks(pixels))
+        for index, data in enumerate(_exr_zip_blocks(pixels, checkpoint))
     ]
     offsets = []
     position = len(header) + 8 * len(blocks)
@@ -94,8 +99,8 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def encode_png_gray16(image: np.ndarray) -> bytes:
-    """A 16-bit greyscale PNG (no interlace, filter 'Up' on every row) as bytes."""
+def encode_png_gray16(image: np.ndarray, checkpoint=None) -> bytes:
+    """A 16-bit greyscale PNG (no interlace, filter 'Up' on every row) as bytes. (`checkpoint`: as for EXR; one block.)"""
     pixels = np.asarray(image)
     if pixels.ndim != 2 or pixels.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {pixels.shape}")
@@ -114,7 +119,7 @@ def encode_png_gray16(image: np.ndarray) -> bytes:
         [
             b"\x89PNG\r\n\x1a\n",
             _png_chunk(b"IHDR", ihdr),
-            _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 3)),
+            _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 1)),
             _png_chunk(b"IEND", b""),
         ]
     )

@@ -45,6 +45,8 @@ def run_blender(blender: str, command: str, request: dict, timeout: float | None
         log.write_text(f"$ {command} {json.dumps(request)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}\n", encoding="utf-8")
     answers = [line[len(RESULT_PREFIX) :] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if not answers:
-        last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit code {done.returncode}")
-        raise BlenderError(f"Blender stopped without an answer to '{command}': {last.strip()}")
+        # Blender's headless GL prints harmless EGL complaints; the line that says why is usually above them.
+        lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("EGL Error")]
+        last = lines[-1].strip() if lines else "no message"
+        raise BlenderError(f"Blender stopped without an answer to '{command}' (exit code {done.returncode}): {last}")
     return json.loads(answers[-1])
