@@ -6,6 +6,7 @@ complete, so readers never see half a bundle and a failed or cancelled render le
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -59,8 +60,9 @@ class BundleWriter:
 
     _MAX_PENDING_WRITES = 8
 
-    def __init__(self, destination: Path):
+    def __init__(self, destination: Path, depth_compression: str = "zip"):
         self.destination = destination
+        self._encode_depth = functools.partial(encode_exr_float, compression=depth_compression)
         self._created_parents = _make_parents(destination.parent)
         try:
             self.staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
@@ -78,7 +80,7 @@ class BundleWriter:
         stem = frame_file_stem(frame)
         depth_path = f"{DEPTH_FOLDER}/{stem}.exr"
         mask_path = f"{MASK_FOLDER}/{stem}.png"
-        self.encoders.submit(self.staging / depth_path, encode_exr_float, depth)
+        self.encoders.submit(self.staging / depth_path, self._encode_depth, depth)
         self.encoders.submit(self.staging / mask_path, encode_png_gray16, ids)
         return {"depth": depth_path, "mask": mask_path}
 

@@ -15,22 +15,22 @@ import numpy as np
 _EXR_MAGIC = 20000630
 _EXR_VERSION = 2  # single-part scanline file, no flags
 _EXR_FLOAT = 2
-_EXR_ZIP_COMPRESSION = 3
-_EXR_LINES_PER_ZIP_BLOCK = 16
+# compression name -> (the header's code, scanlines per block) from the OpenEXR file layout
+EXR_COMPRESSIONS = {"none": (0, 1), "zip": (3, 16)}
 
 
 def _exr_attribute(name: str, type_name: str, value: bytes) -> bytes:
     return name.encode() + b"\0" + type_name.encode() + b"\0" + struct.pack("<i", len(value)) + value
 
 
-def _exr_header(width: int, height: int, channel: str) -> bytes:
+def _exr_header(width: int, height: int, channel: str, compression_code: int) -> bytes:
     channels = channel.encode() + b"\0" + struct.pack("<iB3xii", _EXR_FLOAT, 0, 1, 1) + b"\0"
     window = struct.pack("<iiii", 0, 0, width - 1, height - 1)
     return b"".join(
         [
             struct.pack("<ii", _EXR_MAGIC, _EXR_VERSION),
             _exr_attribute("channels", "chlist", channels),
-            _exr_attribute("compression", "compression", bytes([_EXR_ZIP_COMPRESSION])),
+            _exr_attribute("compression", "compression", bytes([compression_code])),
             _exr_attribute("dataWindow", "box2i", window),
             _exr_attribute("displayWindow", "box2i", window),
             _exr_attribute("lineOrder", "lineOrder", bytes([0])),
@@ -48,15 +48,16 @@ def _exr_zip_blocks(pixels: np.ndarray, checkpoint=None) -> list[bytes]:
     The byte shuffling runs on all blocks at once so that encoder threads spend their time in zlib,
     which releases the GIL, rather than in many small numpy calls that need it.
     """
+    lines_per_block = EXR_COMPRESSIONS["zip"][1]
     height = pixels.shape[0]
     row_bytes = pixels.shape[1] * pixels.itemsize
-    full_blocks = height // _EXR_LINES_PER_ZIP_BLOCK
+    full_blocks = height // lines_per_block
     raw = pixels.view(np.uint8).reshape(height, row_bytes)
     groups = []
     if full_blocks:
-        groups.append(raw[: full_blocks * _EXR_LINES_PER_ZIP_BLOCK].reshape(full_blocks, -1))
-    if height % _EXR_LINES_PER_ZIP_BLOCK:
-        groups.append(raw[full_blocks * _EXR_LINES_PER_ZIP_BLOCK :].reshape(1, -1))
+        groups.append(raw[: full_blocks * lines_per_block].reshape(full_blocks, -1))
+    if height % lines_per_block:
+        groups.append(raw[full_blocks * lines_per_block :].reshape(1, -1))
     blocks = []
     for group in groups:
         reordered = np.concatenate([group[:, 0::2], group[:, 1::2]], axis=1)
@@ -73,19 +74,24 @@ def _exr_zip_blocks(pixels: np.ndarray, checkpoint=None) -> list[bytes]:
     return blocks
 
 
-def encode_exr_float(image: np.ndarray, channel: str = "Z", checkpoint=None) -> bytes:
-    """A one-channel float32 OpenEXR file (ZIP compression, rows top to bottom) as bytes.
+def encode_exr_float(image: np.ndarray, channel: str = "Z", compression: str = "zip", checkpoint=None) -> bytes:
+    """A one-channel float32 OpenEXR file (rows top to bottom) as bytes.
 
+    `compression`: "zip" (lossless, about a third of the size, costs CPU time) or "none".
     `checkpoint`, if given, is called between blocks (see encoder_threads: where the encoder may pause).
     """
     pixels = np.ascontiguousarray(image, dtype="<f4")
     if pixels.ndim != 2 or pixels.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {pixels.shape}")
+    if compression not in EXR_COMPRESSIONS:
+        raise ValueError(f"unknown EXR compression {compression!r}; use one of {sorted(EXR_COMPRESSIONS)}")
+    code, lines_per_block = EXR_COMPRESSIONS[compression]
     height, width = pixels.shape
-    header = _exr_header(width, height, channel)
+    header = _exr_header(width, height, channel, code)
+    data_blocks = _exr_zip_blocks(pixels, checkpoint) if compression == "zip" else [row.tobytes() for row in pixels]
     blocks = [
-        struct.pack("<ii", index * _EXR_LINES_PER_ZIP_BLOCK, len(data)) + data
-        for index, data in enumerate(_exr_zip_blocks(pixels, checkpoint))
+        struct.pack("<ii", index * lines_per_block, len(data)) + data
+        for index, data in enumerate(data_blocks)
     ]
     offsets = []
     position = len(header) + 8 * len(blocks)

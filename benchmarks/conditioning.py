@@ -13,6 +13,7 @@ Mesa llvmpipe). Prints ms/frame for both, their ratio, and one JSON line for tra
 from __future__ import annotations
 
 import argparse
+from importlib import import_module
 import json
 import platform
 import shutil
@@ -25,18 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demo.blender_session import start_blender_with_extension  # noqa: E402
 
+DEFAULT_DEPTH_COMPRESSION = None  # read from the installed extension in main()
 
-def time_bundle(bpy, directory: Path, frames: int) -> float:
+
+def time_bundle(bpy, directory: Path, frames: int, **options) -> float:
     start = time.perf_counter()
-    result = bpy.ops.neural_previs.render_conditioning(directory=str(directory))
+    result = bpy.ops.neural_previs.render_conditioning(directory=str(directory), **options)
     elapsed = time.perf_counter() - start
     assert result == {"FINISHED"}, result
     return elapsed / frames
 
 
 def configure_cycles_baseline(bpy, scene, directory: Path) -> None:
-    from importlib import import_module
-
     compat = import_module("bl_ext.user_default.neural_previs.addon.compat")
     render = scene.render
     render.engine = "CYCLES"
@@ -77,6 +78,9 @@ def main() -> int:
     bpy = start_blender_with_extension()
     from demo.blockout import build_blockout, face_count
 
+    global DEFAULT_DEPTH_COMPRESSION
+    DEFAULT_DEPTH_COMPRESSION = import_module("bl_ext.user_default.neural_previs.addon.conditioning").DEFAULT_DEPTH_COMPRESSION
+
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = build_blockout(bpy.context.scene, detail=detail, frames=frames, width=width, height=height)
     faces = face_count(scene)
@@ -89,22 +93,26 @@ def main() -> int:
         (work / "cycles").mkdir()
         configure_cycles_baseline(bpy, scene, work / "cycles")
         # Alternate and keep each one's best round, so a busy moment on the machine hurts none alone.
-        bundle_times, cycles_times = [], []
+        # The shipped default, and the other depth compression, alternating with the baseline.
+        other = "none" if DEFAULT_DEPTH_COMPRESSION == "zip" else "zip"
+        bundle_times, other_times, cycles_times = [], [], []
         for round_index in range(args.rounds):
             bundle_times.append(time_bundle(bpy, work / f"bundle{round_index}", frames))
+            other_times.append(time_bundle(bpy, work / f"other{round_index}", frames, depth_compression=other))
             cycles_times.append(time_cycles_baseline(bpy, work / "cycles", frames))
-        bundle_ms, cycles_ms = min(bundle_times) * 1000, min(cycles_times) * 1000
+        bundle_ms, other_ms, cycles_ms = (min(t) * 1000 for t in (bundle_times, other_times, cycles_times))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     ratio = cycles_ms / bundle_ms
     print(f"scene: {faces} faces, {frames} frames at {width}x{height}, Blender {bpy.app.version_string}")
-    print(f"bundle (depth EXR + id PNG + camera): {bundle_ms:8.1f} ms/frame   (first run incl. GPU start: {first_run_s:.2f} s)")
+    print(f"bundle (depth EXR {DEFAULT_DEPTH_COMPRESSION}, id PNG, camera): {bundle_ms:8.1f} ms/frame   (first run incl. GPU start: {first_run_s:.2f} s)")
+    print(f"  with depth EXR {other}:                {other_ms:8.1f} ms/frame   ({cycles_ms / other_ms:.1f}x the baseline)")
     print(f"Cycles baseline (1 spp, Z + IndexOB, multilayer EXR): {cycles_ms:8.1f} ms/frame")
     print(f"speed-up: {ratio:.1f}x")
     print(json.dumps({
         "benchmark": "conditioning", "quick": args.quick, "faces": faces, "frames": frames, "width": width, "height": height,
-        "bundle_ms_per_frame": round(bundle_ms, 2),  "cycles_ms_per_frame": round(cycles_ms, 2), "speedup": round(ratio, 2),
+        "depth_compression": DEFAULT_DEPTH_COMPRESSION, "bundle_ms_per_frame": round(bundle_ms, 2), f"bundle_{other}_ms_per_frame": round(other_ms, 2),  "cycles_ms_per_frame": round(cycles_ms, 2), "speedup": round(ratio, 2),
         "blender": bpy.app.version_string, "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
     }))
     return 0

@@ -7,10 +7,10 @@ responsive; Esc cancels and leaves nothing behind. From a script or in backgroun
 import time
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
-from ..addon.conditioning import ConditioningError, ConditioningRender
+from ..addon.conditioning import DEFAULT_DEPTH_COMPRESSION, ConditioningError, ConditioningRender
 from .messages import failure_message
 
 _TICK_BUDGET_S = 0.1
@@ -38,6 +38,16 @@ class NEURAL_PREVIS_OT_render_conditioning(bpy.types.Operator):
         options={"SKIP_SAVE"} | BLEND_RELATIVE_PATH_OPTIONS,
     )
 
+    depth_compression: EnumProperty(
+        name="Depth Compression",
+        items=(
+            ("zip", "ZIP", "Lossless ZIP: depth files about a third of the size, more time to write"),
+            ("none", "None", "Uncompressed: fastest to write and read, larger files"),
+        ),
+        default=DEFAULT_DEPTH_COMPRESSION,
+        options={"SKIP_SAVE"},
+    )
+
     @classmethod
     def poll(cls, context):
         scene = context.scene
@@ -59,7 +69,7 @@ class NEURAL_PREVIS_OT_render_conditioning(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            job = ConditioningRender(context, self._directory(context))
+            job = ConditioningRender(context, self._directory(context), self.depth_compression)
             job.begin()
         except Exception as error:
             self.report({"ERROR"}, _failure_message(error))
@@ -79,7 +89,7 @@ class NEURAL_PREVIS_OT_render_conditioning(bpy.types.Operator):
         if bpy.app.background:
             return self.execute(context)
         try:
-            self._job = ConditioningRender(context, self._directory(context))
+            self._job = ConditioningRender(context, self._directory(context), self.depth_compression)
             self._job.begin()
         except Exception as error:
             self.report({"ERROR"}, _failure_message(error))

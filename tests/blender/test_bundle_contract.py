@@ -77,3 +77,15 @@ def test_rendering_into_an_earlier_bundle_replaces_it(shot_bundle):
     assert [f["frame"] for f in read_shot(bundle)["frames"]] == [1001]
     assert sorted(p.name for p in (bundle / "depth").iterdir()) == ["001001.exr"]
     assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
+
+
+def test_zip_depth_holds_the_same_values(shot_bundle, tmp_path):
+    import OpenEXR
+
+    _, bundle, shot = shot_bundle
+    zipped = tmp_path / "zipped"
+    assert bpy.ops.neural_previs.render_conditioning(directory=str(zipped), depth_compression="zip") == {"FINISHED"}
+    for a, b in zip(shot["frames"], read_shot(zipped)["frames"]):
+        with OpenEXR.File(str(zipped / b["depth"])) as exr:
+            assert exr.header()["compression"] == OpenEXR.ZIP_COMPRESSION
+        assert np.array_equal(frame_images(bundle, a)[0], frame_images(zipped, b)[0])

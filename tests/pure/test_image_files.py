@@ -10,24 +10,26 @@ from PIL import Image
 from neural_previs.addon.image_files import encode_exr_float, encode_png_gray16
 
 
+@pytest.mark.parametrize("compression", ["zip", "none"])
 @pytest.mark.parametrize("shape", [(1, 1), (17, 3), (480, 832), (33, 1001)])
-def test_exr_round_trips_exactly(tmp_path, shape):
+def test_exr_round_trips_exactly(tmp_path, shape, compression):
     rng = np.random.default_rng(0)
     depth = rng.uniform(0.01, 1e4, shape).astype(np.float32)
     depth[:: max(1, shape[0] // 3)] = np.inf
     path = tmp_path / "d.exr"
-    path.write_bytes(encode_exr_float(depth))
+    path.write_bytes(encode_exr_float(depth, compression=compression))
     with OpenEXR.File(str(path)) as exr:
         channels = exr.channels()
         assert list(channels) == ["Z"]
         pixels = channels["Z"].pixels
-        assert exr.header()["compression"] == OpenEXR.ZIP_COMPRESSION
+        expected = OpenEXR.ZIP_COMPRESSION if compression == "zip" else OpenEXR.NO_COMPRESSION
+        assert exr.header()["compression"] == expected
     assert pixels.dtype == np.float32 and pixels.shape == shape
     assert np.array_equal(pixels, depth)
 
 
 def test_exr_of_flat_depth_is_compressed():
-    assert len(encode_exr_float(np.full((256, 256), 3.5, np.float32))) < 256 * 256 * 4 / 20
+    assert len(encode_exr_float(np.full((256, 256), 3.5, np.float32), compression="zip")) < 256 * 256 * 4 / 20
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (480, 832)])
