@@ -1,4 +1,5 @@
-"""A night's shot list on a local Ray with tiny-random: failures isolated, resume, the OTIO timeline."""
+"""A night's shot list on a local Ray with tiny-random: three shots from two .blend files (one 1001-based, one
+marker-delimited, one broken scene without a camera): failures isolated, resume, the OTIO timeline."""
 
 import json
 import shutil
@@ -35,7 +36,8 @@ prompt = "dusk"
 
 [[shots]]
 name = "sh030"
-blend = "{blends['broken']}"
+blend = "{blends['seq02']}"
+scene = "NoCamera"
 prompt = "never"
 ''')
     first = run_batch(shot_list)
