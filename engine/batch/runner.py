@@ -20,6 +20,9 @@ from .blender import PACKAGE_ROOT, BlenderError, run_blender
 from .shotlist import Shot, ShotList
 
 TASK_RETRIES = 2
+# Fault injection for the retry test: names a file; the first conditioning task that finds it missing
+# creates it and kills its own worker process, as a crashed node would.
+CRASH_ONCE_VARIABLE = "NEURAL_PREVIS_TEST_CRASH_ONCE"
 
 
 @dataclass
@@ -50,6 +53,10 @@ def bundle_is_complete(shot: Shot) -> bool:
 
 
 def _condition(shot_fields: dict, blender: str) -> dict:
+    crash_marker = os.environ.get(CRASH_ONCE_VARIABLE)
+    if crash_marker and not os.path.exists(crash_marker):
+        Path(crash_marker).write_text("crashed once")
+        os._exit(1)
     log = Path(shot_fields["out"]) / "logs" / "conditioning.log"
     try:
         return run_blender(blender, "condition", shot_fields["request"], log=log)
@@ -81,7 +88,10 @@ def connect(address: str):
     """One Ray session for the whole run: a new local Ray, or the cluster at `address` ('auto' finds one, else starts locally)."""
     import ray
 
-    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)}}
+    env_vars = {"PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    if os.environ.get(CRASH_ONCE_VARIABLE):
+        env_vars[CRASH_ONCE_VARIABLE] = os.environ[CRASH_ONCE_VARIABLE]
+    runtime_env = {"env_vars": env_vars}
     options = dict(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env, ignore_reinit_error=True)
     if address == "local":
         ray.init(**options)

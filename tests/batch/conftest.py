@@ -47,5 +47,6 @@ def blends(tmp_path_factory):
     return paths
 
 
-def run_batch(*arguments, timeout=600):
-    return subprocess.run([sys.executable, "-m", "engine", "batch", *map(str, arguments)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def run_batch(*arguments, timeout=600, env=None):
+    return subprocess.run([sys.executable, "-m", "engine", "batch", *map(str, arguments)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
