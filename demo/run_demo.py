@@ -114,6 +114,7 @@ def main() -> int:
         return 1
     print(f"Generated with {model} in {time.perf_counter() - start:.1f} s", flush=True)
     bpy.ops.wm.save_mainfile()
+    blend.with_suffix(".blend1").unlink(missing_ok=True)  # Blender's backup of the first save: not a demo output
 
     shot_folder = takes / scene.name
     bundle, take = shot_folder / "take_001_bundle", shot_folder / "take_001"
