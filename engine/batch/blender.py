@@ -1,4 +1,7 @@
-"""Running the Blender side of a batch (`blender_worker.py`) as a subprocess, with `bpy` or a Blender binary."""
+"""Running the Blender side of a batch (`addon/batch_worker.py`) as a subprocess, with `bpy` or a Blender binary.
+
+The worker is Blender-side code, so it lives in addon/; the engine only names its path and never imports it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from pathlib import Path
 
 from ..errors import EngineError
 
-WORKER = Path(__file__).with_name("blender_worker.py")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/ and addon/
+WORKER = PACKAGE_ROOT / "addon" / "batch_worker.py"
 RESULT_PREFIX = "NEURAL_PREVIS_RESULT "
 BLENDER_VARIABLE = "NEURAL_PREVIS_BLENDER"
 

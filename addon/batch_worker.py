@@ -1,7 +1,7 @@
-"""The Blender side of a batch, run by a Python with the `bpy` module or by Blender itself:
+"""The Blender side of a batch (engine/batch runs it), by a Python with the `bpy` module or by Blender itself:
 
-    python blender_worker.py PACKAGE_ROOT COMMAND REQUEST_JSON
-    blender -b --factory-startup --python blender_worker.py -- PACKAGE_ROOT COMMAND REQUEST_JSON
+    python batch_worker.py PACKAGE_ROOT COMMAND REQUEST_JSON
+    blender -b --factory-startup --python batch_worker.py -- PACKAGE_ROOT COMMAND REQUEST_JSON
 
 Commands: `inspect` (scenes and markers of .blend files), `condition` (render one shot's bundle),
 `import` (put a take on a .blend's timeline and save it). The last stdout line starting with
