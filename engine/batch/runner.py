@@ -10,6 +10,7 @@ process dies is retried by Ray (`max_retries`, `max_restarts`); a shot that fail
 from __future__ import annotations
 
 import collections
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,8 +37,6 @@ class ShotOutcome:
 
 def take_is_complete(shot: Shot) -> bool:
     """The engine renames a take into place only when complete, so a take.json with every frame means done."""
-    import json
-
     record_path = shot.take / "take.json"
     if not record_path.is_file():
         return False
