@@ -150,6 +150,14 @@ class Device:
             return int(torch.cuda.max_memory_allocated(torch.device(self.name)))
         return None
 
+    def peak_reserved_bytes(self) -> int | None:
+        """What the caching allocator held at its peak: what another program on the GPU could not use."""
+        if self.cuda:
+            import torch
+
+            return int(torch.cuda.max_memory_reserved(torch.device(self.name)))
+        return None
+
 
 # ------------------------------------------------------------------------------------- FLOPs
 
@@ -303,7 +311,9 @@ class Bench:
         self.steps = 2 if args.tiny else args.steps
         self.ablation_steps = 2 if args.tiny else args.ablation_steps
         self.guidance = 5.0
+        self.full_steps = self.steps if args.tiny else args.full_steps
         self.stock_seconds: dict[str, float] = {}
+        self.engine_seconds: dict[str, float] = {}
         self.stock_step: dict[str, float] = {}
 
     # ---------------------------------------------------------------------------- helpers
@@ -432,9 +442,9 @@ class Bench:
             return result
 
         estimate = 0 if args.tiny else (steps * 2.2 + 25 if not big else steps * 10 + 40)
+        # Stock first, before anything in the engine has compiled or reconfigured the shared modules.
         self.run(model, "stock", "take", stock, estimate)
 
-        # 2. the engine: full takes through generate_take, default switches
         from engine.backends import load_backend
         from engine.runtime import resolve_runtime
         from engine.session import Session
@@ -458,50 +468,95 @@ class Bench:
             state.update(backend=backend, pipeline=pipeline, runtime=rt)
             return applied
 
-        def take(name, fields=None, offload="none", acceleration=None, fresh=True):
+        def take(name, fields=None, offload="none", acceleration=None, fresh=True, note=None):
             def function():
                 applied = adopt(acceleration, offload) if fresh else state["backend"].applied
-                return self.take(model, session, bundle, params(offload=offload, **(fields or {})), applied, steps)
+                result = self.take(model, session, bundle, params(offload=offload, **(fields or {})), applied, steps)
+                if note:
+                    result["chosen"] = note
+                if name == "engine":
+                    self.engine_seconds[model] = result.get(
+                        f"end_to_end_seconds_at_{self.full_steps}_steps_extrapolated", result["end_to_end_seconds"])
+                return result
             return function
 
         def profile(offload):
             """A memory profile on a fresh set of modules (built on the GPU, then offloaded by the
             profile), so the main set stays for the later configurations; the peak is also given above
-            what was resident before the take (the main set, when it stays)."""
+            what was resident before the take (the main set, when it stays). The prompt cache is
+            empty (a fresh session), so the text encoder runs inside the profile too."""
             def function():
                 fresh = build_components(model, self.device)
                 try:
                     applied = adopt(None, offload, comps=fresh)
-                    return self.take(model, session, bundle, params(offload=offload, steps=self.ablation_steps), applied, steps)
+                    result = self.take(model, session, bundle, params(offload=offload, steps=self.ablation_steps), applied, steps)
+                    engine = self.engine_seconds.get(model)
+                    full = result.get(f"end_to_end_seconds_at_{self.full_steps}_steps_extrapolated")
+                    if engine and full:
+                        result["time_vs_unconstrained_engine"] = round(full / engine, 3)
+                    return result
                 finally:
                     session.unload()
                     state.clear()
                     fresh.clear()
             return function
 
-        self.run(model, "engine", "take", take("engine"), estimate)
-        # the warm worker: the next take with the same model and prompt (no loading, no text encoder)
-        self.run(model, "engine-warm", "take", take("engine-warm", {"steps": self.ablation_steps}, fresh=False),
-                 0 if args.tiny else 25)
+        def a_few_steps(acceleration):
+            return lambda: self.steps_only(model, session, bundle, params(), acceleration, adopt)
 
-        # 3. each switch on its own: a few denoising steps through Backend.denoise
-        attention = (state.get("backend").applied.get("attention", "native") if state.get("backend") else "native")
+        # 1. each switch on its own: a few denoising steps through Backend.denoise. These come before
+        # the engine's full take, which uses what won here (and so says which switches it used).
         plain = speed.Acceleration(attention="native", batched_guidance=False, compile=False, vae_tiling=False)
-        ablations = [("steps-plain", plain),
-                     ("steps-attention", replace(plain, attention=attention)),
-                     ("steps-batched-guidance", replace(plain, batched_guidance=True)),
-                     ("steps-attention+batched", replace(plain, attention=attention, batched_guidance=True))]
-        for name, acceleration in ablations:
-            self.run(model, name, "steps", lambda a=acceleration: self.steps_only(model, session, bundle, params(), a, adopt),
-                     0 if args.tiny else 15 * (3 if big else 1))
+        probed = replace(plain, attention="auto")
+        ablation_estimate = 0 if args.tiny else 15 * (3 if big else 1)
+        best, chosen = probed, {"attention": "probe"}
+        if not big:
+            self.run(model, "steps-plain", "steps", a_few_steps(plain), ablation_estimate)
+        # (the 14B: its engine take probes the attention backends itself; a few steps cost ~10 s each)
+        measured = None if big else self.run(model, "steps-attention", "steps", a_few_steps(probed), ablation_estimate)
+        if measured:
+            best = replace(plain, attention=measured["switches"]["attention"])
+            chosen["attention"] = measured["switches"]["attention"]
+        if args.more_ablations and not big:
+            for name, acceleration in (("steps-batched-guidance", replace(plain, batched_guidance=True)),
+                                       ("steps-attention+batched", replace(best, batched_guidance=True))):
+                self.run(model, name, "steps", a_few_steps(acceleration), ablation_estimate)
+        # On the CPU only when asked (--tiny --compile on: the dry run of this path; inductor needs a C compiler)
+        if (self.device.cuda or args.compile == "on") and args.compile != "off" and not (big and args.compile == "auto"):
+            compiled = self.run(model, "steps-attention+compile", "steps",
+                                lambda: self.compiled_steps(model, session, bundle, params(), replace(best, compile=True), adopt, state,
+                                                            measured),
+                                # room for compiling (~90 s) and, after it, for the engine's full take
+                                0 if args.tiny else 90 * (3 if big else 1) + steps * (measured or {}).get("step_median_seconds", 2.2) + 25)
+            wins = bool(compiled and compiled.get("fullgraph") and measured
+                        and compiled["step_median_seconds"] < 0.99 * measured["step_median_seconds"])
+            if args.compile == "on" or wins:
+                best = replace(best, compile=True)
+            chosen["compile"] = ("on (--compile on)" if args.compile == "on" else
+                                 f"{'on' if wins else 'off'}: {compiled['step_median_seconds'] if compiled else 'failed'} "
+                                 f"vs {measured['step_median_seconds'] if measured else '?'} s/step eager")
+            if not best.compile and state.get("pipeline") is not None:
+                speed.set_compiled(state["pipeline"].transformer, False)
 
-        # 4. preview quality: a full take
+        # 2. the engine: a full take through generate_take with what won above (compiled blocks, if
+        # any, were compiled by the ablation: this is the warm worker's take, compile already paid)
+        # Always run (estimate 0): it is what the run is for; the compile ablation above reserved its time.
+        self.run(model, "engine", "take", take("engine", acceleration=best, note=chosen), 0)
+        if args.warm:
+            # the next take with the same model and prompt (no loading, no text encoder)
+            self.run(model, "engine-warm", "take", take("engine-warm", {"steps": self.ablation_steps}, fresh=False),
+                     0 if args.tiny else 25)
+
+        # 3. preview quality: a full take (compiled blocks run eagerly at the preview size)
         if not big:
             preview_steps = 3 if args.tiny else None  # None: the preview default (engine.acceleration.PREVIEW_STEPS)
-            self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}), 0 if args.tiny else 30)
+            self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}, fresh=False),
+                     0 if args.tiny else 30)
 
-        # 5. memory profiles (need a GPU): a few steps, extrapolated to the full count. The 14B's main
+        # 4. memory profiles (need a GPU): a few steps, extrapolated to the full count. The 14B's main
         # set is freed first (two copies do not fit 80 GB).
+        if state.get("pipeline") is not None:
+            speed.set_compiled(state["pipeline"].transformer, False)
         if big:
             session.unload()
             state.clear()
@@ -517,15 +572,8 @@ class Bench:
                 self.output.emit(record)
 
         if components is not None:
-            # 6. VAE decode, plain and tiled (same latents)
+            # 5. VAE decode, plain and tiled (same latents)
             self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 30)
-            # 7. regional compile (last: compile time is the most uncertain)
-            if self.device.cuda and not args.no_compile:
-                acceleration = replace(plain, attention=attention, batched_guidance=True, compile=True)
-                self.run(model, "steps-attention+batched+compile", "steps",
-                         lambda: self.compiled_steps(model, session, bundle, params(), acceleration, adopt, state), 60)
-                if state.get("pipeline") is not None:
-                    speed.set_compiled(state["pipeline"].transformer, False)
 
         # free everything before the next model
         session.unload()
@@ -565,7 +613,8 @@ class Bench:
                   "quality": params.quality, "phases": timings, "step_seconds": [round(s, 4) for s in step_seconds],
                   "step_median_seconds": round(per_step, 4) if per_step else None,
                   "generation_seconds": round(generation, 3), "end_to_end_seconds": round(total, 3),
-                  "peak_memory_bytes": self.device.peak_bytes(), "resident_before_bytes": resident,
+                  "peak_memory_bytes": self.device.peak_bytes(), "peak_reserved_bytes": self.device.peak_reserved_bytes(),
+                  "resident_before_bytes": resident,
                   "peak_memory_above_resident_bytes": (self.device.peak_bytes() - resident) if resident is not None else None,
                   "switches": record.get("speed", applied),
                   "work_size": [record["plan"]["work_width"], record["plan"]["work_height"]], "warm": record["warm"],
@@ -631,21 +680,17 @@ class Bench:
         result["denoising_at_full_steps_extrapolated"] = round(per_step * full, 2)
         return result
 
-    def compiled_steps(self, model, session, bundle, params, acceleration, adopt, state) -> dict:
-        """Regional compile with fullgraph=True (the engine's setting); if that fails, the error is
-        recorded and the blocks are compiled again without fullgraph, so the run still says what
-        compile gives."""
+    def compiled_steps(self, model, session, bundle, params, acceleration, adopt, state, eager=None) -> dict:
+        """Regional compile with fullgraph=True (the engine's setting). A compiler failure does not
+        fail the engine (it finishes eagerly and records ``compile_failed``); then the blocks are
+        compiled again without fullgraph, so the run still says what compile would give."""
+        import torch
+
         from engine import acceleration as speed
 
-        try:
-            result = self.steps_only(model, session, bundle, params, acceleration, adopt)
-            result["fullgraph"] = True
-            return result
-        except Exception as error:
-            first = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
-            import torch
-
-            speed.set_compiled(state["pipeline"].transformer, False)
+        result = self.steps_only(model, session, bundle, params, acceleration, adopt)
+        failed = session._backend.applied.get("compile_failed")
+        if failed:
             torch._dynamo.reset()
             original = speed.set_compiled
             speed.set_compiled = lambda transformer, on: original(transformer, on, fullgraph=False)
@@ -653,8 +698,16 @@ class Bench:
                 result = self.steps_only(model, session, bundle, params, acceleration, adopt)
             finally:
                 speed.set_compiled = original
-            result.update(fullgraph=False, fullgraph_error=first)
-            return result
+            result.update(fullgraph=False, fullgraph_error=failed,
+                          compile_failed_again=session._backend.applied.get("compile_failed"))
+        else:
+            result["fullgraph"] = True
+        if eager:
+            # both first steps include the control video's VAE encode; the difference is compile time
+            result["compile_seconds_estimate"] = round(result["first_step_seconds_incl_vae_encode_and_compile"]
+                                                       - eager["first_step_seconds_incl_vae_encode_and_compile"], 2)
+            result["step_speedup_vs_eager"] = round(eager["step_median_seconds"] / result["step_median_seconds"], 3)
+        return result
 
     def decode(self, session, bundle, params, adopt) -> dict:
         import torch
@@ -757,7 +810,12 @@ def main(argv=None) -> int:
     parser.add_argument("--steps-14b", type=int, default=2, help="timed steps for the 14B (extrapolated to --full-steps)")
     parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto",
                         help="weights' precision (auto: bfloat16 on the GPU, float32 with --tiny)")
-    parser.add_argument("--no-compile", action="store_true", help="skip the regional-compile ablation")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                        help="regional compile of the engine's full take: auto = on if its ablation was faster "
+                             "(1.3B; the 14B only with 'on'); off also skips the ablation")
+    parser.add_argument("--no-compile", dest="compile", action="store_const", const="off", help="same as --compile off")
+    parser.add_argument("--more-ablations", action="store_true", help="also batched guidance, on its own and with the attention backend")
+    parser.add_argument("--warm", action="store_true", help="also the next take with the same model and prompt (engine-warm)")
     parser.add_argument("--skip", default="", help="comma-separated configuration patterns to skip (fnmatch), e.g. stock,steps-*")
     parser.add_argument("--budget", type=float, default=0, help="seconds: skip configurations that would not fit (0: no limit)")
     parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")

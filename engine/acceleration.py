@@ -177,6 +177,38 @@ def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
     return applied
 
 
+def is_compile_failure(error: BaseException) -> bool:
+    """True for an error raised by ``torch.compile`` itself (Dynamo tracing, Inductor code
+    generation, a compiler backend), which surfaces at the first call of a compiled block, not at
+    ``compile_repeated_blocks``. The engine then runs the take eagerly instead of failing it."""
+    import torch
+
+    names = (type(error).__module__ or "", type(error).__name__)
+    if names[0].startswith(("torch._dynamo", "torch._inductor")):
+        return True
+    return isinstance(error, getattr(torch._dynamo.exc, "TorchDynamoException", ()))
+
+
+def compile_failure_message(error: BaseException) -> str:
+    """One line for take.json: the compiler's error and, where it wraps one, the cause."""
+    def line(e):
+        text = str(e).strip().splitlines()
+        return f"{type(e).__name__}: {text[0] if text else ''}".strip()
+
+    cause = getattr(error, "inner_exception", None) or error.__cause__
+    return (line(error) + (f" ({line(cause)})" if cause is not None else ""))[:300]
+
+
+def eager(transformer):
+    """Run compiled blocks eagerly for a while (``preview``: a new size would recompile, and 12
+    steps at a quarter of the pixels never pay back compile time). Nothing to do when not compiled."""
+    if not getattr(transformer, "_neural_previs_compiled", False):
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.compiler.set_stance("force_eager")
+
+
 def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
     """Regional compilation: ``torch.compile`` of each repeated block (``_repeated_blocks``). One
     compiled graph serves every block of a class (parameters are graph inputs), so compile time does

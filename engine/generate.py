@@ -15,6 +15,7 @@ import gc
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,8 +170,11 @@ def generate_take(
         progress.phase("writing")
         clock = time.perf_counter()
         writer.begin()
-        files = writer.write_frames(bundle.frame_numbers, output)
-        preview = writer.write_preview(output, bundle.fps)
+        # preview.mp4 is encoded by an ffmpeg process while the PNGs are compressed here.
+        with ThreadPoolExecutor(max_workers=1) as encoder:
+            preview_written = encoder.submit(writer.write_preview, output, bundle.fps)
+            files = writer.write_frames(bundle.frame_numbers, output)
+            preview = preview_written.result()
         timings["writing"] = time.perf_counter() - clock
         timings["total"] = time.perf_counter() - started
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)

@@ -6,6 +6,8 @@ frame, unreadable reference) is reported before any GPU time is spent.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,9 @@ class ShotConditioning:
 
 
 def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotConditioning:
-    depth = [depth_control_image(bundle.read_depth(i), bundle.near, bundle.far) for i in range(len(bundle.frames))]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
+        depth = list(pool.map(lambda i: depth_control_image(bundle.read_depth(i), bundle.near, bundle.far),
+                              range(len(bundle.frames))))
     reference = None
     if params.reference:
         reference = _read_image(params.reference, bundle.width, bundle.height, "reference image")

@@ -16,6 +16,7 @@ text encoding (``encode_prompt``, so embeddings can be cached across takes later
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -82,21 +83,36 @@ class Backend:
         video = [Image.fromarray(frame) for frame in window.control]
         mask = [Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)) for generate in window.generate]
         reference = Image.fromarray(window.reference) if window.reference is not None else None
-        # A CPU generator makes the noise identical on every device for a given seed.
-        generator = torch.Generator(device="cpu").manual_seed(window.seed)
 
         def callback_on_step_end(pipe, step, timestep, tensors):
             on_step(step + 1)  # raises GenerationCancelled to stop within this step
             return {}
 
-        batched = (
-            speed.batched_guidance(pipeline.transformer, negative_embeds)
-            if self.acceleration.batched_guidance and request.guidance > 1.0 and negative_embeds is not None
-            else contextlib.nullcontext()
-        )
-        with batched:
-            output = self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
-                                request, generator, callback_on_step_end)
+        def run():
+            # A CPU generator makes the noise identical on every device for a given seed; a fresh one
+            # each time, so a rerun after a failed compile starts from the same noise.
+            generator = torch.Generator(device="cpu").manual_seed(window.seed)
+            batched = (
+                speed.batched_guidance(pipeline.transformer, negative_embeds)
+                if self.acceleration.batched_guidance and request.guidance > 1.0 and negative_embeds is not None
+                else contextlib.nullcontext()
+            )
+            eager = speed.eager(pipeline.transformer) if request.params.quality == "preview" else contextlib.nullcontext()
+            with batched, eager:
+                return self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
+                                  request, generator, callback_on_step_end)
+
+        try:
+            output = run()
+        except Exception as error:
+            if not (self.acceleration.compile and speed.is_compile_failure(error)):
+                raise
+            # torch.compile fails at the first call, not when switched on: finish the take eagerly
+            # and say so in take.json rather than lose the artist's take to a compiler error.
+            speed.set_compiled(pipeline.transformer, False)
+            self.acceleration = replace(self.acceleration, compile=False)
+            self.applied = {**self.applied, "compile": False, "compile_failed": speed.compile_failure_message(error)}
+            output = run()
         latents = output[0]
         # With a reference image VACE prepends its latent frame; it is not part of the video.
         return latents[:, :, (1 if reference is not None else 0) :]

@@ -32,15 +32,28 @@ def test_flop_counter_matches_the_anchor():
 
 def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):
     out = tmp_path / "bench.jsonl"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "engine.py"), "--tiny", "--out", str(out)],
-                            capture_output=True, text=True, timeout=240, cwd=REPO)
+    # --compile on: the regional-compile ablation and a compiled engine take run on the CPU too
+    # (inductor), the same path the GPU run takes when compile wins its ablation.
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "engine.py"), "--tiny", "--out", str(out),
+                             "--warm", "--more-ablations", "--compile", "on"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines == [json.loads(line) for line in out.read_text().splitlines()]
     by_config = {line["config"]: line for line in lines}
     for config in ("tiny/build", "tiny/stock", "tiny/engine", "tiny/engine-warm", "tiny/steps-plain",
-                   "tiny/steps-batched-guidance", "tiny/decode", "tiny/preview"):
+                   "tiny/steps-attention", "tiny/steps-batched-guidance", "tiny/steps-attention+compile",
+                   "tiny/decode", "tiny/preview"):
         assert by_config[config]["ok"], by_config[config]
+    # the ablations run before the full take, which uses (and names) what they chose
+    order = [line["config"] for line in lines]
+    assert order.index("tiny/stock") < order.index("tiny/steps-plain") < order.index("tiny/engine")
+    compiled = by_config["tiny/steps-attention+compile"]
+    assert compiled["fullgraph"] is True and compiled["switches"]["compile"] is True
+    assert "compile_seconds_estimate" in compiled
+    assert by_config["tiny/engine"]["chosen"]["compile"].startswith("on")
+    assert by_config["tiny/engine"]["switches"]["compile"] is True
+    assert by_config["tiny/preview"]["switches"]["compile"] is True  # compiled blocks, run eagerly
     engine = by_config["tiny/engine"]
     assert set(engine["phases"]) == {"loading", "encoding", "denoising", "decoding", "writing", "total"}
     assert len(engine["step_seconds"]) == 2 and engine["speedup_vs_stock_generation"] > 0

@@ -181,16 +181,68 @@ def test_regional_compile_matches_eager(fresh, bundle, tmp_path, monkeypatch):
     """fullgraph=True also proves the repeated blocks compile without graph breaks."""
     eager = take(fresh, bundle, tmp_path / "eager", PLAIN)
     transformer = fresh._pipeline.transformer
-    original = transformer.compile_repeated_blocks
-    monkeypatch.setattr(transformer, "compile_repeated_blocks",
-                        lambda **kwargs: original(**kwargs, backend="eager"), raising=False)
-    torch._dynamo.reset()
+    _compile_with(monkeypatch, transformer, "eager")
     compiled = take(fresh, bundle, tmp_path / "compiled", replace(PLAIN, compile=True))
     blocks = [m for m in transformer.modules() if m.__class__.__name__ in transformer._repeated_blocks]
     assert blocks and all(m._compiled_call_impl is not None for m in blocks)
     assert_same(eager, compiled)
     speed.set_compiled(transformer, False)
     assert all(m._compiled_call_impl is None for m in blocks)
+
+
+def _compile_with(monkeypatch, transformer, backend):
+    original = transformer.compile_repeated_blocks
+    monkeypatch.setattr(transformer, "compile_repeated_blocks",
+                        lambda **kwargs: original(**kwargs, backend=backend), raising=False)
+    torch._dynamo.reset()
+
+
+def test_compiler_failure_finishes_the_take_eagerly(fresh, bundle, tmp_path, monkeypatch):
+    """torch.compile fails at the first call of a compiled block: the take is still made, eagerly,
+    with the same pictures, and take.json says what failed."""
+    eager = take(fresh, bundle, tmp_path / "eager", PLAIN)
+    transformer = fresh._pipeline.transformer
+    calls = []
+
+    def broken_backend(graph, example_inputs):
+        calls.append(1)
+        raise RuntimeError("no C compiler on this machine")
+
+    _compile_with(monkeypatch, transformer, broken_backend)
+    rescued = take(fresh, bundle, tmp_path / "rescued", replace(PLAIN, compile=True))
+    assert calls, "the broken compiler was never reached: the test proves nothing"
+    assert rescued.record["speed"]["compile"] is False
+    assert "no C compiler" in rescued.record["speed"]["compile_failed"]
+    assert len(rescued.latents) == 1  # recorded once: the failed attempt returned nothing
+    assert_same(eager, rescued)
+    assert not fresh._backend.acceleration.compile  # the next take does not try again
+    blocks = [m for m in transformer.modules() if m.__class__.__name__ in transformer._repeated_blocks]
+    assert all(m._compiled_call_impl is None for m in blocks)
+
+
+def test_other_errors_are_not_taken_for_compile_failures():
+    assert not speed.is_compile_failure(RuntimeError("CUDA out of memory"))
+    assert not speed.is_compile_failure(ValueError("bad size"))
+    assert speed.is_compile_failure(torch._dynamo.exc.Unsupported("graph break"))
+
+
+def test_preview_runs_compiled_blocks_eagerly(fresh, bundle, tmp_path, monkeypatch):
+    """A preview take is a new size: it must not compile (or recompile) the blocks."""
+    take(fresh, bundle, tmp_path / "warm", PLAIN)
+    transformer = fresh._pipeline.transformer
+    graphs = []
+
+    def counting_backend(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    _compile_with(monkeypatch, transformer, counting_backend)
+    final = take(fresh, bundle, tmp_path / "final", replace(PLAIN, compile=True))
+    compiled = len(graphs)
+    assert compiled > 0 and final.record["speed"]["compile"] is True
+    take(fresh, bundle, tmp_path / "preview", quality="preview", steps=2)
+    assert len(graphs) == compiled  # no compile at the preview size
+    speed.set_compiled(transformer, False)
 
 
 def test_vae_tiling_within_tolerance(fresh, bundle, tmp_path):
