@@ -535,6 +535,10 @@ class Bench:
             chosen["compile"] = ("on (--compile on)" if args.compile == "on" else
                                  f"{'on' if wins else 'off'}: {compiled['step_median_seconds'] if compiled else 'failed'} "
                                  f"vs {measured['step_median_seconds'] if measured else '?'} s/step eager")
+            if best.compile and args.more_ablations:
+                # batched guidance on compiled blocks (the blocks stay compiled: batch 2 is a new shape)
+                self.run(model, "steps-attention+compile+batched", "steps",
+                         a_few_steps(replace(best, batched_guidance=True)), 0 if args.tiny else 60)
             if not best.compile and state.get("pipeline") is not None:
                 speed.set_compiled(state["pipeline"].transformer, False)
 
@@ -721,12 +725,16 @@ class Bench:
         latents = latents.to(self.device.name)
         from engine.windows import WindowInputs  # noqa: F401  (decode does not read the window)
 
-        result = {}
-        for name, tiled in (("plain", False), ("tiled", True)):
-            if tiled:
-                pipeline.vae.enable_tiling()
-            else:
+        result = {"resident_before_bytes": self.device.allocated_bytes()}
+        for name in ("plain", "tiled", "tiled_diffusers_default"):
+            if name == "plain":
                 pipeline.vae.disable_tiling()
+            else:
+                # diffusers' defaults (enable_tiling() alone would keep sizes set earlier)
+                pipeline.vae.enable_tiling(tile_sample_min_height=256, tile_sample_min_width=256,
+                                           tile_sample_stride_height=192, tile_sample_stride_width=192)
+                if name == "tiled":  # the engine's offload profiles: the fewest tiles that fit
+                    result["engine_tiles"] = speed.size_vae_tiles(pipeline.vae, self.height, self.width, speed.VAE_TILE_PIXELS)
             self.device.reset_peak()
             self.device.sync()
             clock = time.perf_counter()
@@ -735,9 +743,11 @@ class Bench:
             result[name] = {"seconds": round(time.perf_counter() - clock, 3), "peak_memory_bytes": self.device.peak_bytes()}
             result[f"{name}_frames"] = frames
         pipeline.vae.disable_tiling()
-        difference = np.abs(result.pop("plain_frames").astype(int) - result.pop("tiled_frames").astype(int))
-        result["tiled_vs_plain_levels"] = {"max": int(difference.max()), "mean": round(float(difference.mean()), 3),
-                                           "note": "random weights: seam differences are not representative of real weights"}
+        plain = result.pop("plain_frames").astype(int)
+        for name in ("tiled", "tiled_diffusers_default"):
+            difference = np.abs(plain - result.pop(f"{name}_frames").astype(int))
+            result[f"{name}_vs_plain_levels"] = {"max": int(difference.max()), "mean": round(float(difference.mean()), 3),
+                                                 "note": "random weights: seam differences are not representative of real weights"}
         return result
 
     # ------------------------------------------------------------------------------- all

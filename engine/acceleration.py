@@ -3,15 +3,19 @@ VAE tiling, and the ``preview`` quality. Each switch is independent, measured on
 ``benchmarks/engine.py``, and checked on CPU (tiny-random, same seed) to leave the output unchanged
 within a stated tolerance (``tests/engine/test_speed_equivalence.py``).
 
-What is on by default (``choose``) and why:
+What is on by default (``choose``) and why (numbers: NVIDIA H200, Wan2.1-VACE-1.3B, 832x480x81,
+50 steps with guidance, docs/speed.md run 3):
 
 | switch | default | why |
 | --- | --- | --- |
-| attention backend | fastest backend that *passes a numerical check* on this GPU (probe, at the full-size sequence) | CUDA: cuDNN / flash SDPA are not always usable (head dim, dtype, driver); the probe falls back to ``native``. On the H200 run ``native`` SDPA won (and matched the stock pipeline step for step) |
-| batched guidance | off unless ``NEURAL_PREVIS_BATCHED_GUIDANCE=1`` | one forward of batch 2 instead of two of batch 1. Measured on an H200 at 832x480x81 (VACE-1.3B): 1.990 s per step batched vs 1.980 s unbatched, so no gain at full size (the GPU is already saturated by 32,760 tokens), and twice the activations. Kept as a switch for small sizes / offload, where it may pay (not measured yet) |
-| regional compile | off unless ``NEURAL_PREVIS_COMPILE=1`` | ``torch.compile`` of the repeated transformer block costs compile time on the first take; kept by the warm worker for later takes. Off until a GPU run shows it pays (not measured yet; see docs/speed.md) |
+| attention backend | ``native`` SDPA unless another backend that *passes a numerical check* is at least ``ATTENTION_MARGIN`` faster in the probe at the full-size sequence | at 32,760 tokens native and cuDNN took 10.9 and 10.8 ms a call in the probe (both ~610 TFLOP/s), but in the model cuDNN's extra ``contiguous()`` copies made steps 3 % slower (2.031 vs 1.970 s): a near-tie in the probe is not a win |
+| regional compile | on in a warm worker on CUDA without offload (``serve``, the batch runner); off for one-shot ``generate`` | 1.585 vs 2.031 s a step (1.25x; the transformer at 54 % of bf16 peak instead of 43 %): inductor fuses the norms, modulation and rotary embedding that eager runs as separate kernels. Compiling costs ~37 s once per worker and shape, which a 50-step take earns back only from its second take; Inductor's on-disk cache (``NEURAL_PREVIS_CACHE``/inductor) shortens it for later workers. A compiler error finishes the take eagerly (``compile_failed`` in take.json); ``preview`` runs the compiled blocks eagerly |
+| batched guidance | off | one forward of batch 2 instead of two of batch 1: 1.990 vs 1.980 s a step (run 1, eager): the GPU is already saturated by 32,760 tokens, and it doubles activations |
 | prompt cache | always | same model + prompt + negative prompt: the text encoder is not run |
 | VAE tiling | ``--offload model`` and ``group`` | bounds decode memory; off where memory is plentiful (tiles change pixels slightly) |
+
+``NEURAL_PREVIS_ATTENTION``, ``NEURAL_PREVIS_COMPILE``, ``NEURAL_PREVIS_BATCHED_GUIDANCE`` and
+``NEURAL_PREVIS_VAE_TILING`` override the defaults.
 """
 
 from __future__ import annotations
@@ -33,6 +37,20 @@ CUDA_ATTENTION_CANDIDATES = ("_native_cudnn", "_native_flash", "flash", "_flash_
 #: not the kernels that matter at full size: probe at the real size (~10 ms per call on an H200).
 PROBE_TOKENS = 21 * 30 * 52
 
+#: Another attention backend replaces ``native`` only when the probe finds it this much faster
+#: (a 1 % probe win turned into a 3 % loss in the model on an H200: see the module docstring).
+ATTENTION_MARGIN = 0.05
+
+#: VAE tiles in the offload profiles: the largest tile, in pixels. The Wan VAE decodes one latent
+#: frame at a time, at about 18 KB per pixel in float32: live tensors counted on the CPU with a
+#: dispatch-mode tracker, 7.3 GB for one pass over an 832x480 frame, 4.2 GB for each of two 480x480
+#: tiles (encode: 4.9 GB in one pass). 240,000 pixels is about 4.4 GB, inside the 8 GB profile. An
+#: 832x480 shot becomes two 480x480 tiles (1.15x the pixels of one pass), where diffusers' default
+#: 256-px tiles make fifteen (2.5x the pixels; 14.9 s instead of 3.7 s to decode on an H200).
+VAE_TILE_PIXELS = 240_000
+#: Pixels blended across a seam between tiles (diffusers' default: 256-px tiles at a 192-px stride).
+VAE_TILE_OVERLAP = 64
+
 #: ``preview`` quality: fewer steps, a quarter of the pixels (upscaled back to the shot's size).
 PREVIEW_STEPS = 12
 PREVIEW_PIXEL_FRACTION = 0.25
@@ -49,6 +67,8 @@ class Acceleration:
     """``torch.compile`` of the repeated transformer blocks (regional compilation)."""
     vae_tiling: bool = False
     """Tiled VAE encode/decode (bounded memory; pixels change slightly at tile seams)."""
+    vae_tile_pixels: int = 0
+    """Largest VAE tile in pixels when tiling (0: ``VAE_TILE_PIXELS``); tiles are sized per shot."""
 
     @property
     def key(self) -> tuple:
@@ -56,13 +76,14 @@ class Acceleration:
         return (self.attention, self.compile, self.vae_tiling)
 
 
-def choose(runtime) -> Acceleration:
-    """The defaults for a runtime (see the module docstring); ``NEURAL_PREVIS_*`` variables override."""
+def choose(runtime, warm_worker: bool = False) -> Acceleration:
+    """The defaults for a runtime (see the module docstring); ``NEURAL_PREVIS_*`` variables override.
+    ``warm_worker``: the session keeps the model for many takes (``serve``, the batch runner)."""
     on_cuda = runtime.device.startswith("cuda")
     acceleration = Acceleration(
         attention="auto",
         batched_guidance=False,
-        compile=False,
+        compile=on_cuda and warm_worker and runtime.offload == "none",
         vae_tiling=runtime.offload in ("model", "group"),
     )
     overrides = {}
@@ -92,7 +113,6 @@ def choose_attention_backend(device: str, dtype, heads: int, head_dim: int, cand
     import torch
 
     report: dict = {}
-    best, best_seconds = "native", float("inf")
     generator = torch.Generator(device=device).manual_seed(0)
     shape = (1, tokens, heads, head_dim)  # diffusers' layout: batch, sequence, heads, head dim
     query, key, value = (torch.randn(shape, device=device, dtype=dtype, generator=generator) for _ in range(3))
@@ -111,9 +131,20 @@ def choose_attention_backend(device: str, dtype, heads: int, head_dim: int, cand
             report[name] = f"wrong: max abs error {worst:.3g}"
             continue
         report[name] = round(seconds, 6)
-        if seconds < best_seconds:
-            best, best_seconds = name, seconds
-    return best, report
+    return pick_attention_backend(report), report
+
+
+def pick_attention_backend(report: dict) -> str:
+    """The fastest backend of a probe report (seconds per call; strings are failures), except that
+    ``native`` stays unless the other is at least ``ATTENTION_MARGIN`` faster than it."""
+    timed = {name: seconds for name, seconds in report.items() if isinstance(seconds, float)}
+    if not timed:
+        return "native"
+    best = min(timed, key=timed.get)
+    native = timed.get("native")
+    if native is not None and timed[best] > native * (1 - ATTENTION_MARGIN):
+        return "native"
+    return best
 
 
 def _reference_attention(query, key, value):
@@ -167,7 +198,8 @@ def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
     set_attention_backend(transformer, attention)
     applied["attention"] = attention
     if acceleration.vae_tiling:
-        pipeline.vae.enable_tiling()
+        pipeline.vae.enable_tiling()  # tile sizes are set per shot: size_vae_tiles
+        applied["vae_tile_pixels"] = acceleration.vae_tile_pixels or VAE_TILE_PIXELS
     else:
         pipeline.vae.disable_tiling()
     applied["vae_tiling"] = acceleration.vae_tiling
@@ -215,12 +247,64 @@ def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
     not grow with depth; the warm worker keeps the compiled blocks for later takes."""
     compiled = getattr(transformer, "_neural_previs_compiled", False)
     if on and not compiled:
+        # Inductor's on-disk cache beside the engine's other builds, so a later worker on this
+        # machine reuses the generated kernels (it is read when compiling, not at import).
+        from .weights import engine_cache_dir
+
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(engine_cache_dir() / "inductor"))
         transformer.compile_repeated_blocks(fullgraph=fullgraph)
     elif compiled and not on:
         for module in transformer.modules():  # nn.Module.compile stores the compiled call here
             if module.__class__.__name__ in transformer._repeated_blocks:
                 module._compiled_call_impl = None
     transformer._neural_previs_compiled = on
+
+
+# --------------------------------------------------------------------------------- VAE tiles
+
+
+def vae_tiles(height: int, width: int, max_pixels: int, overlap: int = VAE_TILE_OVERLAP, multiple: int = 16) -> dict | None:
+    """Tile sizes for diffusers' tiled VAE (its ``tile_sample_*`` attributes, in pixels): the fewest
+    tiles of at most ``max_pixels`` each that cover the frame, ``overlap`` pixels blended at each
+    seam; strides are chosen so that diffusers' ``range(0, size, stride)`` makes exactly that many
+    tiles (no sliver tile at the edge). None: the frame fits in one tile (no tiling needed)."""
+    if height * width <= max_pixels:
+        return None
+
+    def ceil_to(value: float, step: int) -> int:
+        return int(-(-value // step) * step)
+
+    best = None
+    for rows in range(1, height // multiple + 1):
+        for cols in range(1, width // multiple + 1):
+            stride_h, stride_w = ceil_to(height / rows, multiple), ceil_to(width / cols, multiple)
+            if (rows - 1) * stride_h >= height or (cols - 1) * stride_w >= width:
+                continue  # rounding the stride up left a tile with nothing in it
+            tile_h = stride_h + (min(overlap, stride_h) if rows > 1 else 0)
+            tile_w = stride_w + (min(overlap, stride_w) if cols > 1 else 0)
+            if tile_h * tile_w > max_pixels:
+                continue
+            candidate = (rows * cols, tile_h * tile_w, tile_h, tile_w, stride_h, stride_w)
+            if best is None or candidate < best:
+                best = candidate
+            break  # more columns only make more tiles
+    if best is None:
+        raise ValueError(f"no VAE tiling of {width}x{height} fits {max_pixels} pixels a tile")
+    _, _, tile_h, tile_w, stride_h, stride_w = best
+    return {"tile_sample_min_height": tile_h, "tile_sample_min_width": tile_w,
+            "tile_sample_stride_height": stride_h, "tile_sample_stride_width": stride_w}
+
+
+def size_vae_tiles(vae, height: int, width: int, max_pixels: int) -> dict | None:
+    """Set a tiling VAE's tiles for frames of this size (see ``vae_tiles``); a frame that fits in one
+    tile is encoded and decoded in one pass. No-op when the VAE does not tile."""
+    if not getattr(vae, "use_tiling", False):
+        return None
+    tiles = vae_tiles(height, width, max_pixels)
+    for name, value in (tiles or {"tile_sample_min_height": height, "tile_sample_min_width": width,
+                                  "tile_sample_stride_height": height, "tile_sample_stride_width": width}).items():
+        setattr(vae, name, value)
+    return tiles
 
 
 # ---------------------------------------------------------------------------- batched guidance

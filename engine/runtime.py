@@ -43,14 +43,8 @@ class Runtime:
             pipeline.to(self.device)
         elif self.offload == "model":
             pipeline.enable_model_cpu_offload(device=self.device)
-        else:  # group: stream blocks of layers, overlapping transfers with compute on a CUDA stream
-            pipeline.enable_group_offload(
-                onload_device=torch.device(self.device),
-                offload_device=torch.device("cpu"),
-                offload_type="block_level",
-                num_blocks_per_group=1,
-                use_stream=True,
-            )
+        else:  # group: stream layers, overlapping transfers with compute on a CUDA stream
+            stream_to_device(pipeline, self.device, use_stream=True)
 
     def describe_device(self) -> str:
         if self.device.startswith("cuda"):
@@ -67,6 +61,34 @@ class Runtime:
         if self.device.startswith("cuda"):
             peak["device_peak_bytes"] = int(torch.cuda.max_memory_allocated(torch.device(self.device)))
         return peak
+
+
+def stream_to_device(pipeline, device: str, use_stream: bool) -> None:
+    """The ``group`` profile: weights live on the CPU and are streamed to ``device`` as they are used.
+
+    - the denoiser (transformer / UNet, ControlNet, motion adapter): one block of its top-level
+      ``ModuleList``s at a time (diffusers' block-level group offloading);
+    - the text encoder: one layer at a time (leaf level). Block level would load UMT5-XXL whole,
+      11 GB: its blocks sit one level down (``encoder.block``), and block-level offloading groups
+      only top-level lists (13.7 GB above resident on an H200, run 3 in docs/speed.md). Leaf level
+      also keeps its tied input embedding in one group;
+    - the VAE stays on the device (0.5 GB): its memory is bounded by tiling, which diffusers warns
+      does not mix with streamed offloading.
+    """
+    from diffusers.hooks import apply_group_offloading
+
+    streamed = dict(onload_device=torch.device(device), offload_device=torch.device("cpu"), use_stream=use_stream)
+    for name, component in pipeline.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        if name == "vae":
+            component.to(device)
+        elif name.startswith("text_encoder"):
+            apply_group_offloading(component, offload_type="leaf_level", **streamed)
+        elif hasattr(component, "enable_group_offload"):
+            component.enable_group_offload(offload_type="block_level", num_blocks_per_group=1, **streamed)
+        else:
+            apply_group_offloading(component, offload_type="block_level", num_blocks_per_group=1, **streamed)
 
 
 def resolve_runtime(params: GenerateParams) -> Runtime:

@@ -129,7 +129,7 @@ class Worker:
     def _run_jobs(self) -> None:
         from .session import Session
 
-        session = Session()
+        session = Session(warm_worker=True)
         while True:
             job = self._jobs.get()
             if job is None:

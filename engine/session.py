@@ -17,7 +17,10 @@ class Session:
     same device, precision and memory profile. Loading another model releases the previous one first
     (two video models rarely fit one GPU)."""
 
-    def __init__(self):
+    def __init__(self, warm_worker: bool = False):
+        #: A long-lived worker (``serve``, the batch runner's generation actors) that keeps the model
+        #: for many takes: one-time costs that pay back over takes (regional compile) are worth it.
+        self.warm_worker = warm_worker
         self._key = None
         self._backend = None
         self._pipeline = None
@@ -32,6 +35,7 @@ class Session:
             return self._backend, self._pipeline, True
         self.unload()
         backend = load_backend(model.backend)
+        backend.warm_worker = self.warm_worker
         try:
             self._pipeline = backend.load(model, runtime)
         except (OSError, ValueError, KeyError) as error:

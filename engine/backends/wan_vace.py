@@ -31,6 +31,8 @@ from ..windows import WindowInputs
 class Backend:
     #: Longest prompt in tokens (the UMT5 encoder of Wan was trained with 512).
     max_sequence_length = 512
+    #: Set by the session: a long-lived worker turns on switches that pay back over several takes.
+    warm_worker = False
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
@@ -55,7 +57,7 @@ class Backend:
         runtime.place(pipeline)
         # Our own progress events replace diffusers' tqdm bars (which would otherwise go to stderr).
         pipeline.set_progress_bar_config(disable=True)
-        self.configure(pipeline, runtime, speed.choose(runtime))
+        self.configure(pipeline, runtime, speed.choose(runtime, warm_worker=self.warm_worker))
         return pipeline
 
     def configure(self, pipeline, runtime, acceleration) -> dict:
@@ -102,6 +104,7 @@ class Backend:
                 return self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
                                   request, generator, callback_on_step_end)
 
+        self._size_vae_tiles(pipeline, window)
         try:
             output = run()
         except Exception as error:
@@ -116,6 +119,12 @@ class Backend:
         latents = output[0]
         # With a reference image VACE prepends its latent frame; it is not part of the video.
         return latents[:, :, (1 if reference is not None else 0) :]
+
+    def _size_vae_tiles(self, pipeline, window) -> None:
+        tiles = speed.size_vae_tiles(pipeline.vae, window.height, window.width,
+                                     self.acceleration.vae_tile_pixels or speed.VAE_TILE_PIXELS)
+        if pipeline.vae.use_tiling:
+            self.applied = {**self.applied, "vae_tiles": tiles or "one tile"}
 
     def _call(self, pipeline, prompt_embeds, negative_embeds, video, mask, reference, window, request,
               generator, callback_on_step_end):
@@ -143,6 +152,8 @@ class Backend:
     def decode(self, pipeline, latents, window: WindowInputs) -> np.ndarray:
         """Latents -> uint8 (frames, height, width, 3), as ``WanVACEPipeline`` does for output_type="np"."""
         vae = pipeline.vae
+        if window is not None:
+            self._size_vae_tiles(pipeline, window)
         latents = latents.to(vae.dtype)
         mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
         std = torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)

@@ -69,7 +69,7 @@ class _GenerationWorker:
     def __init__(self):
         from ..session import Session
 
-        self.session = Session()
+        self.session = Session(warm_worker=True)
 
     def generate(self, bundle: str, take: str, params: dict) -> dict:
         from ..errors import EngineError

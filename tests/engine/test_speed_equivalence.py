@@ -112,9 +112,45 @@ def fresh(engine_cache):
 def test_defaults_on_cpu():
     runtime = _runtime()
     chosen = speed.choose(runtime)
-    # batched guidance and compile are off by default (no measured gain yet: docs/speed.md)
+    # batched guidance is off (no gain measured at full size); compile is CUDA-only
     assert not chosen.batched_guidance and not chosen.compile and not chosen.vae_tiling
+    assert not speed.choose(runtime, warm_worker=True).compile
     assert speed.choose_attention_backend("cpu", torch.float32, 2, 12) == ("native", {"native": "cpu: not probed"})
+
+
+def test_compile_is_on_only_in_a_warm_worker_on_cuda_without_offload(monkeypatch):
+    """Compile costs ~37 s once and saves ~0.4 s a step (H200, docs/speed.md): it pays back only
+    over several takes, and is not combined with the offload hooks."""
+    from engine.runtime import Runtime
+
+    monkeypatch.delenv("NEURAL_PREVIS_COMPILE", raising=False)
+    cuda = Runtime(device="cuda:0", dtype="bfloat16", offload="none")
+    assert speed.choose(cuda, warm_worker=True).compile
+    assert not speed.choose(cuda, warm_worker=False).compile
+    for offload in ("model", "group"):
+        chosen = speed.choose(Runtime(device="cuda:0", dtype="bfloat16", offload=offload), warm_worker=True)
+        assert not chosen.compile and chosen.vae_tiling
+    monkeypatch.setenv("NEURAL_PREVIS_COMPILE", "0")
+    assert not speed.choose(cuda, warm_worker=True).compile
+    monkeypatch.setenv("NEURAL_PREVIS_COMPILE", "1")
+    assert speed.choose(cuda, warm_worker=False).compile
+
+
+def test_warm_workers_ask_for_warm_worker_defaults():
+    from engine.batch.runner import _GenerationWorker
+    from engine.session import Session
+
+    assert not Session().warm_worker
+    assert _GenerationWorker().session.warm_worker
+
+
+def test_attention_backend_needs_a_clear_win_over_native():
+    """H200, 32,760 tokens: cuDNN won the probe by 1 % and lost 3 % in the model."""
+    assert speed.pick_attention_backend({"_native_cudnn": 0.010768, "native": 0.010887}) == "native"
+    assert speed.pick_attention_backend({"_native_cudnn": 0.0080, "native": 0.0109}) == "_native_cudnn"
+    assert speed.pick_attention_backend({"flash": "error ImportError", "native": 0.0109}) == "native"
+    assert speed.pick_attention_backend({"native": "wrong: max abs error 1", "_native_flash": 0.02}) == "_native_flash"
+    assert speed.pick_attention_backend({}) == "native"
 
 
 def test_attention_probe_checks_and_times_each_candidate():
@@ -248,13 +284,13 @@ def test_preview_runs_compiled_blocks_eagerly(fresh, bundle, tmp_path, monkeypat
 def test_vae_tiling_within_tolerance(fresh, bundle, tmp_path):
     plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
     vae = fresh._pipeline.vae
-    tiled_acceleration = replace(PLAIN, vae_tiling=True)
-    fresh._backend.configure(fresh._pipeline, _runtime(), tiled_acceleration)
     # tiles small enough that the 48x32 test frames (64x32 working size) are really split
-    vae.tile_sample_min_height = vae.tile_sample_min_width = 32
-    vae.tile_sample_stride_height = vae.tile_sample_stride_width = 16
+    tiled_acceleration = replace(PLAIN, vae_tiling=True, vae_tile_pixels=32 * 32)
+    fresh._backend.configure(fresh._pipeline, _runtime(), tiled_acceleration)
     tiled = take(fresh, bundle, tmp_path / "tiled")
     assert tiled.record["speed"]["vae_tiling"] is True
+    assert tiled.record["speed"]["vae_tiles"]["tile_sample_min_width"] == 32
+    assert vae.tile_sample_min_width == 32 and vae.tile_sample_stride_width == 16
     difference = np.abs(plain.frames.astype(int) - tiled.frames.astype(int))
     assert 0 < difference.max() <= TILING_TOLERANCE
     assert difference.mean() <= TILING_MEAN_TOLERANCE
@@ -266,3 +302,55 @@ def test_preview_quality(session, bundle, tmp_path):
     assert record["resolved"]["steps"] == speed.PREVIEW_STEPS and record["params"]["quality"] == "preview"
     assert record["plan"]["scaled_width"] * record["plan"]["scaled_height"] <= 64 * 64 * speed.PREVIEW_PIXEL_FRACTION
     assert preview.frames.shape == (9, 32, 48, 3)  # the shot's exact frames and size, scaled back up
+
+
+@pytest.mark.parametrize("height,width", [(480, 832), (832, 480), (720, 1280), (1080, 1920), (496, 880),
+                                          (64, 4096), (528, 944), (1024, 1024)])
+def test_vae_tiles_cover_the_frame_with_the_fewest_tiles_that_fit(height, width):
+    """Walk the tiles as diffusers' tiled_encode/decode do (range(0, size, stride), each tile
+    tile_sample_min long, clipped): every pixel is covered, no tile is over the limit, and no
+    sliver tile is made at an edge."""
+    limit = speed.VAE_TILE_PIXELS
+    tiles = speed.vae_tiles(height, width, limit)
+    assert tiles is not None
+    rows = list(range(0, height, tiles["tile_sample_stride_height"]))
+    cols = list(range(0, width, tiles["tile_sample_stride_width"]))
+    assert tiles["tile_sample_min_height"] * tiles["tile_sample_min_width"] <= limit
+    for axis, starts, size in (("height", rows, height), ("width", cols, width)):
+        tile, stride = tiles[f"tile_sample_min_{axis}"], tiles[f"tile_sample_stride_{axis}"]
+        covered = np.zeros(size, bool)
+        for start in starts:
+            covered[start:start + tile] = True
+        assert covered.all()
+        assert all(start + 16 < size for start in starts)  # no sliver
+        assert tile - stride == (speed.VAE_TILE_OVERLAP if len(starts) > 1 else 0) and stride % 16 == 0
+    # at most twice the tiles that the pixel count alone would need (overlaps cost the rest)
+    assert len(rows) * len(cols) <= 2 * -(-height * width // limit)
+
+
+def test_vae_tiles_for_an_832x480_shot_are_two_not_fifteen():
+    tiles = speed.vae_tiles(480, 832, speed.VAE_TILE_PIXELS)
+    assert tiles == {"tile_sample_min_height": 480, "tile_sample_min_width": 480,
+                     "tile_sample_stride_height": 480, "tile_sample_stride_width": 416}
+    assert speed.vae_tiles(480, 480, speed.VAE_TILE_PIXELS) is None  # fits in one tile
+
+
+def test_streamed_profile_streams_text_encoder_layers_and_keeps_the_vae(fresh, bundle, tmp_path):
+    """The group profile's placement, run on the CPU (onload = offload = cpu, no CUDA stream): the
+    hooks land where they should, and the take is unchanged."""
+    from engine.runtime import stream_to_device
+
+    plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
+    pipeline = fresh._pipeline
+    stream_to_device(pipeline, "cpu", use_stream=False)
+
+    def hooked(module):
+        registry = getattr(module, "_diffusers_hook", None)
+        return registry is not None and registry.get_hook("group_offloading") is not None
+
+    text_layers = [m for m in pipeline.text_encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert text_layers and all(hooked(m) for m in text_layers)  # leaf level: every layer its own group
+    assert hooked(pipeline.transformer.blocks[0])
+    assert not any(hooked(m) for m in pipeline.vae.modules())
+    streamed = take(fresh, bundle, tmp_path / "streamed")
+    assert_same(plain, streamed)
