@@ -39,6 +39,7 @@ class Backend:
         #: Speed switches (engine/acceleration.py), chosen at load; ``configure`` changes them.
         self.acceleration = speed.Acceleration()
         self.applied: dict = {}
+        self.zero_latents = speed.ZeroVideoLatents()
 
     # ---------------------------------------------------------------------------------- loading
 
@@ -100,7 +101,7 @@ class Backend:
                 else contextlib.nullcontext()
             )
             eager = speed.eager(pipeline.transformer) if request.params.quality == "preview" else contextlib.nullcontext()
-            with batched, eager:
+            with batched, eager, self.zero_latents.around(pipeline.vae):
                 return self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
                                   request, generator, callback_on_step_end)
 

@@ -354,3 +354,20 @@ def test_streamed_profile_streams_text_encoder_layers_and_keeps_the_vae(fresh, b
     assert not any(hooked(m) for m in pipeline.vae.modules())
     streamed = take(fresh, bundle, tmp_path / "streamed")
     assert_same(plain, streamed)
+
+
+def test_all_zero_encode_is_cached_across_takes_exactly(fresh, bundle, tmp_path):
+    """A restyle's kept part is all zeros: the second take reuses its latents (one VAE encode
+    instead of two) and makes exactly the same pictures."""
+    first = take(fresh, bundle, tmp_path / "first", PLAIN)
+    vae = fresh._pipeline.vae
+    encodes = []
+    hook = vae.encoder.register_forward_pre_hook(lambda module, args: encodes.append(bool(args[0].any())))
+    try:
+        second = take(fresh, bundle, tmp_path / "second")
+    finally:
+        hook.remove()
+    assert fresh._backend.zero_latents.hits >= 1
+    assert encodes and all(encodes)  # only non-zero videos reached the encoder
+    assert_same(first, second)
+    assert "encode" not in vae.__dict__  # the wrapper is gone after the take
