@@ -87,6 +87,10 @@ BF16_PEAK_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), 
                     ("GH200", 989.4), ("B200", 2250.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.0),
                     ("RTX 4090", 165.2), ("RTX 6000 Ada", 364.0))
 
+#: The issue's memory targets for the profiles (decimal GB; a real card also holds the CUDA context,
+#: about 0.5 GB, outside these).
+PROFILE_BUDGETS = {("vace-1.3b", "group"): 8_000_000_000, ("vace-14b", "group"): 24_000_000_000}
+
 PROMPT = "rainy neon street at night, reflections on wet asphalt, cinematic"
 NEGATIVE = "blurry, low quality, static"
 
@@ -481,10 +485,10 @@ class Bench:
             return function
 
         def profile(offload):
-            """A memory profile on a fresh set of modules (built on the GPU, then offloaded by the
-            profile), so the main set stays for the later configurations; the peak is also given above
-            what was resident before the take (the main set, when it stays). The prompt cache is
-            empty (a fresh session), so the text encoder runs inside the profile too."""
+            """A memory profile on a fresh set of modules (built on the GPU, then moved to the CPU and
+            placed by the profile, the allocator's cache emptied). The main set is freed before the
+            profiles, so the peak is the profile's own; the prompt cache is empty (a fresh session),
+            so the text encoder runs inside the profile too."""
             def function():
                 fresh = build_components(model, self.device)
                 try:
@@ -494,6 +498,11 @@ class Bench:
                     full = result.get(f"end_to_end_seconds_at_{self.full_steps}_steps_extrapolated")
                     if engine and full:
                         result["time_vs_unconstrained_engine"] = round(full / engine, 3)
+                    budget = PROFILE_BUDGETS.get((model, offload))
+                    if budget and result.get("peak_reserved_bytes") is not None:
+                        # reserved, not allocated: what the allocator held, so what a GPU of this size must have
+                        result["budget_bytes"] = budget
+                        result["fits_budget"] = result["peak_reserved_bytes"] <= budget
                     return result
                 finally:
                     session.unload()
@@ -557,15 +566,18 @@ class Bench:
             self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}, fresh=False),
                      0 if args.tiny else 30)
 
-        # 4. memory profiles (need a GPU): a few steps, extrapolated to the full count. The 14B's main
-        # set is freed first (two copies do not fit 80 GB).
+        # 4. VAE decode, plain and tiled (same latents), on the main set
         if state.get("pipeline") is not None:
             speed.set_compiled(state["pipeline"].transformer, False)
-        if big:
-            session.unload()
-            state.clear()
-            holder.clear()
-            components = None
+        if not big:
+            self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 30)
+
+        # 5. memory profiles (need a GPU): a few steps, extrapolated to the full count. The main set is
+        # freed first, so each profile's peak is what it needs on its own (what a smaller GPU must hold).
+        session.unload()
+        state.clear()
+        holder.clear()
+        components = None
         if self.device.cuda:
             for offload in ("group", "model") if not big else ("group",):
                 self.run(model, f"offload-{offload}", "take", profile(offload), 60 if not big else 150)
@@ -574,10 +586,6 @@ class Bench:
                 record = self.base(model, f"offload-{offload}", "take")
                 record.update(ok=False, skipped="memory profiles move weights between a GPU and the CPU: CUDA only")
                 self.output.emit(record)
-
-        if components is not None:
-            # 5. VAE decode, plain and tiled (same latents)
-            self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 30)
 
         # free everything before the next model
         session.unload()
