@@ -266,7 +266,8 @@ class Generation:
         if phase == "denoising" and event.total:
             fraction = 0.15 + 0.75 * event.step / event.total
             eta = f", about {event.eta:.0f} s left" if event.eta is not None else ""
-            text = f"Denoising step {event.step}/{event.total}{eta}"
+            note = f" ({event.extra['note']})" if event.extra.get("note") and event.step == 0 else ""
+            text = f"Denoising step {event.step}/{event.total}{eta}{note}"
         else:
             fraction = {"loading": 0.1, "encoding": 0.15, "decoding": 0.9, "writing": 0.95}.get(phase, self.progress.fraction)
             text = phase.capitalize()

@@ -371,3 +371,19 @@ def test_all_zero_encode_is_cached_across_takes_exactly(fresh, bundle, tmp_path)
     assert encodes and all(encodes)  # only non-zero videos reached the encoder
     assert_same(first, second)
     assert "encode" not in vae.__dict__  # the wrapper is gone after the take
+
+
+def test_the_first_compiling_take_says_why_its_first_step_is_slow(fresh, bundle, tmp_path, monkeypatch):
+    take(fresh, bundle, tmp_path / "warm", PLAIN)
+    transformer = fresh._pipeline.transformer
+    _compile_with(monkeypatch, transformer, "eager")
+    fresh._backend.configure(fresh._pipeline, _runtime(), replace(PLAIN, compile=True))
+
+    def notes_of(out):
+        events = []
+        generate_take(fresh, bundle, out, tiny(), lambda phase, step, total, **extra: events.append((phase, step, extra)))
+        return [(phase, step) for phase, step, extra in events if "compiling" in str(extra.get("note", ""))]
+
+    assert notes_of(tmp_path / "first") == [("denoising", 0)]
+    assert notes_of(tmp_path / "second") == []  # same size: already compiled
+    speed.set_compiled(transformer, False)
