@@ -204,8 +204,12 @@ def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
     else:
         pipeline.vae.disable_tiling()
     applied["vae_tiling"] = acceleration.vae_tiling
-    set_compiled(transformer, acceleration.compile)
-    applied["compile"] = acceleration.compile
+    try:
+        set_compiled(transformer, acceleration.compile)
+        applied["compile"] = acceleration.compile
+    except Exception as error:  # e.g. a platform torch.compile does not support: run eagerly
+        set_compiled(transformer, False)
+        applied.update(compile=False, compile_failed=compile_failure_message(error))
     applied["batched_guidance"] = acceleration.batched_guidance
     return applied
 

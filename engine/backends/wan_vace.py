@@ -66,7 +66,7 @@ class Backend:
     def configure(self, pipeline, runtime, acceleration) -> dict:
         """Apply speed switches (attention backend, compile, VAE tiling; batched guidance is per call)."""
         self.applied = speed.apply(pipeline, runtime, acceleration)
-        self.acceleration = acceleration
+        self.acceleration = replace(acceleration, compile=self.applied["compile"])
         return self.applied
 
     # --------------------------------------------------------------------------------- encoding

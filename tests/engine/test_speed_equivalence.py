@@ -387,3 +387,17 @@ def test_the_first_compiling_take_says_why_its_first_step_is_slow(fresh, bundle,
     assert notes_of(tmp_path / "first") == [("denoising", 0)]
     assert notes_of(tmp_path / "second") == []  # same size: already compiled
     speed.set_compiled(transformer, False)
+
+
+def test_a_platform_without_torch_compile_loads_and_runs_eagerly(fresh, bundle, tmp_path, monkeypatch):
+    take(fresh, bundle, tmp_path / "warm", PLAIN)
+    transformer = fresh._pipeline.transformer
+
+    def unsupported(**kwargs):
+        raise RuntimeError("torch.compile is not supported on this platform")
+
+    monkeypatch.setattr(transformer, "compile_repeated_blocks", unsupported, raising=False)
+    applied = fresh._backend.configure(fresh._pipeline, _runtime(), replace(PLAIN, compile=True))
+    assert applied["compile"] is False and "not supported" in applied["compile_failed"]
+    assert not fresh._backend.acceleration.compile
+    assert take(fresh, bundle, tmp_path / "eager").record["speed"]["compile"] is False
