@@ -246,6 +246,14 @@ def eager(transformer):
     return torch.compiler.set_stance("force_eager")
 
 
+def compiled_sizes(transformer) -> set:
+    """The (frames, height, width) the compiled blocks of this transformer have run at (a new one
+    compiles first). Kept on the transformer: backends come and go, the compiled blocks stay."""
+    if not hasattr(transformer, "_neural_previs_compiled_sizes"):
+        transformer._neural_previs_compiled_sizes = set()
+    return transformer._neural_previs_compiled_sizes
+
+
 def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
     """Regional compilation: ``torch.compile`` of each repeated block (``_repeated_blocks``). One
     compiled graph serves every block of a class (parameters are graph inputs), so compile time does
@@ -262,6 +270,7 @@ def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
         for module in transformer.modules():  # nn.Module.compile stores the compiled call here
             if module.__class__.__name__ in transformer._repeated_blocks:
                 module._compiled_call_impl = None
+        compiled_sizes(transformer).clear()
     transformer._neural_previs_compiled = on
 
 

@@ -40,8 +40,6 @@ class Backend:
         self.acceleration = speed.Acceleration()
         self.applied: dict = {}
         self.zero_latents = speed.ZeroVideoLatents()
-        #: (frames, height, width) the compiled blocks have run at: a new one compiles first.
-        self._compiled_sizes: set = set()
 
     # ---------------------------------------------------------------------------------- loading
 
@@ -120,16 +118,16 @@ class Backend:
             self.applied = {**self.applied, "compile": False, "compile_failed": speed.compile_failure_message(error)}
             output = run()
         if self.acceleration.compile and request.params.quality != "preview":
-            self._compiled_sizes.add((window.frames, window.height, window.width))
+            speed.compiled_sizes(pipeline.transformer).add((window.frames, window.height, window.width))
         latents = output[0]
         # With a reference image VACE prepends its latent frame; it is not part of the video.
         return latents[:, :, (1 if reference is not None else 0) :]
 
-    def compiles_first(self, window: WindowInputs, request) -> bool:
+    def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
         """Whether this window's first step compiles the blocks (a new size in a compiling worker):
         the caller tells the user why that step is slow."""
         return (self.acceleration.compile and request.params.quality != "preview"
-                and (window.frames, window.height, window.width) not in self._compiled_sizes)
+                and (window.frames, window.height, window.width) not in speed.compiled_sizes(pipeline.transformer))
 
     def _size_vae_tiles(self, pipeline, window) -> None:
         tiles = speed.size_vae_tiles(pipeline.vae, window.height, window.width,
