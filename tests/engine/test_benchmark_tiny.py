@@ -43,7 +43,8 @@ def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):
     by_config = {line["config"]: line for line in lines}
     for config in ("tiny/build", "tiny/stock", "tiny/engine", "tiny/engine-warm", "tiny/steps-plain",
                    "tiny/steps-attention", "tiny/steps-batched-guidance", "tiny/steps-attention+compile",
-                   "tiny/steps-attention+compile+batched", "tiny/decode", "tiny/preview"):
+                   "tiny/steps-attention+compile+batched", "tiny/steps-attention+compile-cached",
+                   "tiny/decode", "tiny/preview"):
         assert by_config[config]["ok"], by_config[config]
     # the ablations run before the full take, which uses (and names) what they chose
     order = [line["config"] for line in lines]
