@@ -119,7 +119,8 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])] if open(sys.argv[1]).read().strip() else []
 for row in rows:
     keys = ("generation_seconds", "end_to_end_seconds", "step_median_seconds", "fraction_of_bf16_peak",
-            "speedup_vs_stock_generation", "step_speedup_vs_stock", "peak_memory_bytes", "peak_memory_above_resident_bytes")
+            "speedup_vs_stock_generation", "step_speedup_vs_stock", "peak_memory_bytes", "peak_memory_above_resident_bytes",
+            "peak_reserved_bytes", "fits_budget", "time_vs_unconstrained_engine", "compile_seconds_estimate")
     status = "ok" if row.get("ok") else ("skipped: " + row["skipped"] if row.get("skipped") else "ERROR: " + str(row.get("error")))
     print(f"{row['config']:<40} {status[:90]}", *(f"{k}={row[k]}" for k in keys if row.get(k) is not None))
 EOF
