@@ -64,6 +64,7 @@ demo: $(PACKAGE)
 bench: $(PACKAGE)
 	$(PY) benchmarks/conditioning.py
 	$(PY) benchmarks/batch.py
+	$(PY) benchmarks/memory.py
 
 clean:
 	rm -rf dist out .pytest_cache

@@ -43,11 +43,11 @@ PROBE_TOKENS = 21 * 30 * 52
 ATTENTION_MARGIN = 0.05
 
 #: VAE tiles in the offload profiles: the largest tile, in pixels. The Wan VAE decodes one latent
-#: frame at a time, at about 18 KB per pixel in float32: live tensors counted on the CPU with a
-#: dispatch-mode tracker, 7.3 GB for one pass over an 832x480 frame, 4.2 GB for each of two 480x480
-#: tiles (encode: 4.9 GB in one pass). 240,000 pixels is about 4.4 GB, inside the 8 GB profile. An
-#: 832x480 shot becomes two 480x480 tiles (1.15x the pixels of one pass), where diffusers' default
-#: 256-px tiles make fifteen (2.5x the pixels; 14.9 s instead of 3.7 s to decode on an H200).
+#: frame at a time, at about 18 KB per pixel in float32. Live tensors counted by benchmarks/memory.py
+#: for 832x480x81: decode 8.2 GB in one pass, 4.7 GB in two 480x480 tiles; encode 5.6 and 3.3 GB.
+#: 240,000 pixels keeps the profile's VAE phases near 5 GB, inside 8 GB. An 832x480 shot becomes two
+#: 480x480 tiles (1.15x the pixels of one pass), where diffusers' default 256-px tiles make fifteen
+#: (2.5x the pixels; 14.9 s instead of 3.7 s to decode on an H200).
 VAE_TILE_PIXELS = 240_000
 #: Pixels blended across a seam between tiles (diffusers' default: 256-px tiles at a 192-px stride).
 VAE_TILE_OVERLAP = 64

@@ -1,0 +1,227 @@
+"""GPU memory a take needs, counted without a GPU.
+
+The real diffusers modules run on PyTorch's ``meta`` device (shapes and dtypes, no data, no
+arithmetic), under a dispatch mode that adds up the bytes of every tensor storage while it is alive
+and keeps the peak: what a caching allocator must at least hold, before fragmentation, kernel
+workspaces and the CUDA context (~0.5 GB). Counted this way on the CPU with real arithmetic, the Wan
+VAE's decode of an 832x480 frame gave the same 7.3 GB as on ``meta``.
+
+- ``transformer``: one forward of the WanVACE transformer at the shot size (attention counted as a
+  fused kernel allocates it: the output, no tokens x tokens matrix), batch 1 and 2 (batched guidance);
+- ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.acceleration.vae_tiles``);
+- ``profile``: the ``--offload group`` profile's peak, phase by phase, from the above and the
+  placement in ``engine.runtime.stream_to_device`` (blocks and text-encoder layers streamed two at a
+  time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB).
+
+    python benchmarks/memory.py                   # 1.3B and 14B at 832x480x81, a few seconds
+    python benchmarks/memory.py --tiny            # tiny configs (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import weakref
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _engine_benchmark():
+    """benchmarks/engine.py (its name would clash with the engine package): the published configs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_engine", REPO / "benchmarks" / "engine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LivePeak:
+    """Peak bytes of live tensor storages created inside the block (storages that existed before,
+    such as weights and inputs passed in ``existing``, are not counted, nor are views of them)."""
+
+    def __init__(self, existing=()):
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils._pytree import tree_flatten
+
+        tracker = self
+        self.live: dict = {id_: 0 for id_ in (t.untyped_storage()._cdata for t in existing)}
+        self.current = self.peak = 0
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for tensor in tree_flatten(out)[0]:
+                    if isinstance(tensor, torch.Tensor):
+                        tracker._track(tensor.untyped_storage())
+                return out
+
+        self.mode = Mode()
+
+    def _track(self, storage) -> None:
+        key = storage._cdata
+        if key in self.live:
+            return
+        size = storage.nbytes()
+        self.live[key] = size
+        self.current += size
+        self.peak = max(self.peak, self.current)
+        weakref.finalize(storage, self._free, key)  # storages keep their Python object while alive
+
+    def _free(self, key) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+
+@contextlib.contextmanager
+def fused_attention():
+    """SDPA as a fused kernel allocates (flash / cuDNN): the output only. On ``meta`` PyTorch would
+    otherwise pick the math path and materialise tokens x tokens scores (26 GB per call at full size)."""
+    import torch
+
+    original = torch.nn.functional.scaled_dot_product_attention
+
+    def fused(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        return torch.empty(query.shape[:-1] + (value.shape[-1],), dtype=query.dtype, device=query.device)
+
+    torch.nn.functional.scaled_dot_product_attention = fused
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+
+
+def _bytes(module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def latent_shape(frames: int, height: int, width: int) -> tuple:
+    return ((frames - 1) // 4 + 1, height // 8, width // 8)
+
+
+def transformer(model: str, width: int, height: int, frames: int, batch: int = 1) -> dict:
+    import torch
+    from diffusers import WanVACETransformer3DModel
+
+    config = _engine_benchmark().TRANSFORMERS[model]
+    previous = torch.get_default_dtype()
+    try:
+        with torch.device("meta"):
+            torch.set_default_dtype(torch.bfloat16)
+            net = WanVACETransformer3DModel(**config).eval().requires_grad_(False)
+            t, h, w = latent_shape(frames, height, width)
+            hidden = torch.empty(batch, config["in_channels"], t, h, w)
+            control = torch.empty(batch, config["vace_in_channels"], t, h, w)
+            text = torch.empty(batch, 512, config["text_dim"])
+            timestep = torch.full((batch,), 500.0)
+    finally:
+        torch.set_default_dtype(previous)
+    inputs = [hidden, control, text, timestep]
+    with torch.no_grad(), fused_attention(), LivePeak(list(net.parameters()) + list(net.buffers()) + inputs) as peak:
+        net(hidden_states=hidden, timestep=timestep, encoder_hidden_states=text, control_hidden_states=control, return_dict=False)
+    blocks = [block for name in ("blocks", "vace_blocks") for block in getattr(net, name)]
+    streamed = {id(p) for block in blocks for p in block.parameters()}
+    return {"activations_bytes": peak.peak, "weights_bytes": _bytes(net),
+            "largest_block_bytes": max(_bytes(block) for block in blocks),
+            # what block-level offloading keeps on the device for the whole forward
+            "unstreamed_bytes": sum(p.numel() * p.element_size() for p in net.parameters() if id(p) not in streamed)}
+
+
+def vae(operation: str, width: int, height: int, frames: int, tiles: dict | None, tiny: bool = False) -> dict:
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    with torch.device("meta"):
+        net = AutoencoderKLWan(**(_engine_benchmark().VAE_TINY if tiny else {})).eval().requires_grad_(False)
+        if tiles:
+            net.enable_tiling(**tiles)
+        if operation == "decode":
+            t, h, w = latent_shape(frames, height, width)
+            data = torch.empty(1, net.config.z_dim, t, h, w)
+        else:
+            data = torch.empty(1, 3, frames, height, width)
+    with torch.no_grad(), LivePeak(list(net.parameters()) + list(net.buffers()) + [data]) as peak:
+        if operation == "decode":
+            net.decode(data)
+        else:
+            net.encode(data).latent_dist.mode()
+    return {"peak_bytes": peak.peak, "weights_bytes": _bytes(net), "input_bytes": data.numel() * data.element_size()}
+
+
+def text_encoder(tiny: bool = False) -> dict:
+    """UMT5: its largest layer (leaf-level streaming holds about two at a time) and its total."""
+    import torch
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    bench = _engine_benchmark()
+    with torch.device("meta"):
+        net = UMT5EncoderModel(UMT5Config(**(bench.UMT5_TINY if tiny else bench.UMT5_XXL))).to(torch.bfloat16)
+    leaves = [m for m in net.modules() if not list(m.children())]
+    return {"weights_bytes": _bytes(net), "largest_layer_bytes": max(_bytes(m) for m in leaves)}
+
+
+def group_profile(model: str, width: int, height: int, frames: int, tiny: bool = False) -> dict:
+    """The ``--offload group`` profile's peak, phase by phase (see the module docstring)."""
+    from engine.acceleration import VAE_TILE_PIXELS, vae_tiles
+
+    net = transformer(model, width, height, frames)
+    tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
+    encode = vae("encode", width, height, frames, tiles, tiny)
+    decode = vae("decode", width, height, frames, tiles, tiny)
+    text = text_encoder(tiny)
+    vae_weights = encode["weights_bytes"]  # float32, resident
+    control_video = encode["input_bytes"]  # the pipeline holds video, mask, kept and generated parts
+    phases = {
+        "text_encoding": 2 * text["largest_layer_bytes"] + vae_weights,
+        "vae_encode": encode["peak_bytes"] + 4 * control_video + vae_weights,
+        "denoising": net["activations_bytes"] + 2 * net["largest_block_bytes"] + net["unstreamed_bytes"] + vae_weights,
+        "vae_decode": decode["peak_bytes"] + vae_weights,
+    }
+    budget = {"vace-1.3b": 8_000_000_000, "vace-14b": 24_000_000_000}.get(model)
+    peak = max(phases.values())
+    return {"phases_bytes": phases, "peak_bytes": peak, "budget_bytes": budget,
+            "fits_budget": peak <= budget if budget else None, "vae_tiles": tiles,
+            "transformer": net, "text_encoder": text,
+            "note": "live tensors on the meta device: add fragmentation, workspaces and the CUDA context"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny configs at a tiny size (CI)")
+    parser.add_argument("--models", default="vace-1.3b,vace-14b")
+    parser.add_argument("--width", type=int, default=832)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--frames", type=int, default=81)
+    args = parser.parse_args(argv)
+    models = ["tiny"] if args.tiny else [m.strip() for m in args.models.split(",") if m.strip()]
+    width, height, frames = (64, 48, 9) if args.tiny else (args.width, args.height, args.frames)
+
+    def emit(record):
+        print(json.dumps({"benchmark": "memory", "width": width, "height": height, "frames": frames, **record}), flush=True)
+
+    from engine.acceleration import VAE_TILE_PIXELS, vae_tiles
+
+    engine_tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
+    for operation in ("encode", "decode"):
+        for tiles in (None, engine_tiles) if engine_tiles else (None,):
+            emit({"part": f"vae-{operation}", "tiles": tiles, **vae(operation, width, height, frames, tiles, args.tiny)})
+    for model in models:
+        for batch in (1, 2):
+            emit({"part": "transformer", "model": model, "batch": batch, **transformer(model, width, height, frames, batch)})
+        emit({"part": "group-profile", "model": model, **group_profile(model, width, height, frames, args.tiny)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
