@@ -9,9 +9,10 @@ VAE's decode of an 832x480 frame gave the same 7.3 GB as on ``meta``.
 - ``transformer``: one forward of the WanVACE transformer at the shot size (attention counted as a
   fused kernel allocates it: the output, no tokens x tokens matrix), batch 1 and 2 (batched guidance);
 - ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.acceleration.vae_tiles``);
-- ``profile``: the ``--offload group`` profile's peak, phase by phase, from the above and the
+- ``group-profile``: the ``--offload group`` profile's peak, phase by phase, from the above and the
   placement in ``engine.runtime.stream_to_device`` (blocks and text-encoder layers streamed two at a
-  time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB).
+  time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB);
+- ``none-profile``: everything resident, with the text encoder on the device or kept in host memory.
 
     python benchmarks/memory.py                   # 1.3B and 14B at 832x480x81, a few seconds
     python benchmarks/memory.py --tiny            # tiny configs (CI)
@@ -167,6 +168,10 @@ def text_encoder(tiny: bool = False) -> dict:
     bench = _engine_benchmark()
     with torch.device("meta"):
         net = UMT5EncoderModel(UMT5Config(**(bench.UMT5_TINY if tiny else bench.UMT5_XXL))).to(torch.bfloat16)
+        keep = getattr(net, "_keep_in_fp32_modules", None) or []  # as from_pretrained(torch_dtype=bf16) loads it
+        for name, sub in net.named_modules():
+            if any(part in keep for part in name.split(".")):
+                sub.float()
     leaves = [m for m in net.modules() if not list(m.children())]
     return {"weights_bytes": _bytes(net), "largest_layer_bytes": max(_bytes(m) for m in leaves)}
 
@@ -196,6 +201,27 @@ def group_profile(model: str, width: int, height: int, frames: int, tiny: bool =
             "note": "live tensors on the meta device: add fragmentation, workspaces and the CUDA context"}
 
 
+def unconstrained_profile(model: str, width: int, height: int, frames: int, hosted_text_encoder: bool,
+                          tiny: bool = False) -> dict:
+    """The ``--offload none`` profile's peak, phase by phase: every weight resident, except a text
+    encoder kept in host memory (``engine.runtime.text_encoder_stays_on_host``), which is on the
+    device only while it encodes."""
+    net = transformer(model, width, height, frames)
+    encode = vae("encode", width, height, frames, None, tiny)
+    decode = vae("decode", width, height, frames, None, tiny)
+    text = text_encoder(tiny)
+    resident = net["weights_bytes"] + encode["weights_bytes"] + (0 if hosted_text_encoder else text["weights_bytes"])
+    phases = {
+        "text_encoding": resident + (text["weights_bytes"] if hosted_text_encoder else 0),
+        "vae_encode": resident + encode["peak_bytes"] + 4 * encode["input_bytes"],
+        "denoising": resident + net["activations_bytes"],
+        "vae_decode": resident + decode["peak_bytes"],
+    }
+    return {"phases_bytes": phases, "peak_bytes": max(phases.values()), "resident_bytes": resident,
+            "hosted_text_encoder": hosted_text_encoder,
+            "note": "live tensors on the meta device: add fragmentation, workspaces and the CUDA context"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs at a tiny size (CI)")
@@ -220,6 +246,9 @@ def main(argv=None) -> int:
         for batch in (1, 2):
             emit({"part": "transformer", "model": model, "batch": batch, **transformer(model, width, height, frames, batch)})
         emit({"part": "group-profile", "model": model, **group_profile(model, width, height, frames, args.tiny)})
+        for hosted in (False, True):
+            emit({"part": "none-profile", "model": model,
+                  **unconstrained_profile(model, width, height, frames, hosted, args.tiny)})
     return 0
 
 

@@ -211,6 +211,8 @@ def apply(pipeline, runtime, acceleration: Acceleration) -> dict:
         set_compiled(transformer, False)
         applied.update(compile=False, compile_failed=compile_failure_message(error))
     applied["batched_guidance"] = acceleration.batched_guidance
+    hosted = getattr(pipeline, "_neural_previs_hosted_text_encoder", None) is not None
+    applied["text_encoder"] = "host (copied to the device per new prompt)" if hosted else "with the pipeline"
     return applied
 
 

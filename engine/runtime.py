@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import sys
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ class Runtime:
     def place(self, pipeline) -> None:
         """Move a freshly loaded pipeline onto the device according to the memory profile."""
         if self.offload == "none":
+            if text_encoder_stays_on_host(pipeline, self.device):
+                keep_text_encoder_on_host(pipeline)
             pipeline.to(self.device)
         elif self.offload == "model":
             pipeline.enable_model_cpu_offload(device=self.device)
@@ -61,6 +65,66 @@ class Runtime:
         if self.device.startswith("cuda"):
             peak["device_peak_bytes"] = int(torch.cuda.max_memory_allocated(torch.device(self.device)))
         return peak
+
+
+#: Device memory left for a take besides the weights: activations and the VAE's passes at
+#: 832x480x81 (benchmarks/memory.py: 8.2 GB for one float32 VAE decode pass, 3.2 GB of 1.3B and
+#: 6.8 GB of 14B activations), with room for larger shots and the allocator.
+TAKE_HEADROOM_BYTES = 16_000_000_000
+#: Text encoders smaller than this stay on the device (CLIP is 0.25 GB; UMT5-XXL is 11.4 GB).
+HOSTED_TEXT_ENCODER_MIN_BYTES = 1_000_000_000
+
+
+def module_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+def text_encoder_stays_on_host(pipeline, device: str, total_memory: int | None = None) -> bool:
+    """Whether the ``none`` profile keeps the text encoder in host memory, copied to the device only
+    to encode a new prompt (the prompt cache makes that once per prompt). Where every weight plus a
+    take's working memory fits the device, it stays there (no copy per prompt); where it does not,
+    UMT5-XXL's 11.4 GB is the piece a take can do without: VACE-1.3B then needs ~16 GB instead of
+    ~28 GB, which fits a 24 GB card. ``NEURAL_PREVIS_TEXT_ENCODER=host|device`` overrides."""
+    encoder = getattr(pipeline, "text_encoder", None)
+    if encoder is None or not device.startswith("cuda"):
+        return False
+    choice = os.environ.get("NEURAL_PREVIS_TEXT_ENCODER", "").lower()
+    if choice in ("host", "device"):
+        return choice == "host"
+    if module_bytes(encoder) < HOSTED_TEXT_ENCODER_MIN_BYTES:
+        return False
+    weights = sum(module_bytes(m) for m in pipeline.components.values() if isinstance(m, torch.nn.Module))
+    if total_memory is None:
+        total_memory = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return weights + TAKE_HEADROOM_BYTES > total_memory
+
+
+def keep_text_encoder_on_host(pipeline) -> None:
+    """Take the text encoder out of the pipeline (so ``pipeline.to`` and the pipeline's own device
+    logic leave it alone) and keep it beside it; ``text_encoder_on_device`` lends it back."""
+    pipeline._neural_previs_hosted_text_encoder = pipeline.text_encoder
+    pipeline.text_encoder = None
+
+
+@contextlib.contextmanager
+def text_encoder_on_device(pipeline, device: str):
+    """While active, a hosted text encoder is back in the pipeline with its weights copied to the
+    device; afterwards the device copies are dropped (no copy back: the host weights never moved)."""
+    encoder = getattr(pipeline, "_neural_previs_hosted_text_encoder", None)
+    if encoder is None:
+        yield
+        return
+    tensors = [*encoder.parameters(), *encoder.buffers()]
+    host = [tensor.data for tensor in tensors]
+    try:
+        for tensor, data in zip(tensors, host):
+            tensor.data = data.to(device, non_blocking=True)
+        pipeline.text_encoder = encoder
+        yield
+    finally:
+        pipeline.text_encoder = None
+        for tensor, data in zip(tensors, host):
+            tensor.data = data
 
 
 def stream_to_device(pipeline, device: str, use_stream: bool) -> None:

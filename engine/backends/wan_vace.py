@@ -70,13 +70,17 @@ class Backend:
     # --------------------------------------------------------------------------------- encoding
 
     def encode_prompt(self, pipeline, request):
-        prompt_embeds, negative_embeds = pipeline.encode_prompt(
-            prompt=request.params.prompt,
-            negative_prompt=request.params.negative_prompt,
-            do_classifier_free_guidance=request.guidance > 1.0,
-            max_sequence_length=self.max_sequence_length,
-            device=pipeline._execution_device,
-        )
+        from ..runtime import text_encoder_on_device
+
+        device = pipeline._execution_device  # the denoiser's device (a hosted text encoder is not in the pipeline)
+        with text_encoder_on_device(pipeline, device):
+            prompt_embeds, negative_embeds = pipeline.encode_prompt(
+                prompt=request.params.prompt,
+                negative_prompt=request.params.negative_prompt,
+                do_classifier_free_guidance=request.guidance > 1.0,
+                max_sequence_length=self.max_sequence_length,
+                device=device,
+            )
         return prompt_embeds, negative_embeds
 
     # -------------------------------------------------------------------------------- denoising

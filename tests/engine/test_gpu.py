@@ -36,3 +36,25 @@ def test_cuda_generation_is_deterministic(session, tmp_path):
         a = np.asarray(Image.open(tmp_path / "a" / "frames" / frame)).astype(int)
         b = np.asarray(Image.open(tmp_path / "b" / "frames" / frame)).astype(int)
         assert np.abs(a - b).max() <= 1  # GPU kernels may differ in the last bit
+
+
+def test_hosted_text_encoder_on_cuda(tmp_path, monkeypatch, engine_cache):
+    """The none profile with the text encoder kept in host memory (as on a 24 GB card): the take is
+    made, and between takes the encoder's weights are on the CPU only."""
+    from engine.session import Session
+
+    monkeypatch.setenv("NEURAL_PREVIS_TEXT_ENCODER", "host")
+    session = Session()
+    try:
+        bundle = make_bundle(tmp_path / "bundle", frames=[1, 2, 3])
+        params = GenerateParams(prompt="neon", model="tiny-random", seed=4, steps=2, device="cuda")
+        generate_take(session, bundle, tmp_path / "take", params, lambda *a, **k: None)
+        record = json.loads((tmp_path / "take" / "take.json").read_text())
+        assert record["speed"]["text_encoder"].startswith("host")
+        pipeline = session._pipeline
+        assert pipeline.text_encoder is None
+        encoder = pipeline._neural_previs_hosted_text_encoder
+        assert {p.device.type for p in encoder.parameters()} == {"cpu"}
+        assert pipeline.transformer.device.type == "cuda"
+    finally:
+        session.unload()
