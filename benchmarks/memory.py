@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 import weakref
@@ -30,7 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.runtime import module_bytes  # noqa: E402  (after the path is set)
 
+
+@functools.cache
 def _engine_benchmark():
     """benchmarks/engine.py (its name would clash with the engine package): the published configs."""
     import importlib.util
@@ -103,10 +107,6 @@ def fused_attention():
         torch.nn.functional.scaled_dot_product_attention = original
 
 
-def _bytes(module) -> int:
-    return sum(p.numel() * p.element_size() for p in module.parameters())
-
-
 def latent_shape(frames: int, height: int, width: int) -> tuple:
     return ((frames - 1) // 4 + 1, height // 8, width // 8)
 
@@ -133,8 +133,8 @@ def transformer(model: str, width: int, height: int, frames: int, batch: int = 1
         net(hidden_states=hidden, timestep=timestep, encoder_hidden_states=text, control_hidden_states=control, return_dict=False)
     blocks = [block for name in ("blocks", "vace_blocks") for block in getattr(net, name)]
     streamed = {id(p) for block in blocks for p in block.parameters()}
-    return {"activations_bytes": peak.peak, "weights_bytes": _bytes(net),
-            "largest_block_bytes": max(_bytes(block) for block in blocks),
+    return {"activations_bytes": peak.peak, "weights_bytes": module_bytes(net),
+            "largest_block_bytes": max(module_bytes(block) for block in blocks),
             # what block-level offloading keeps on the device for the whole forward
             "unstreamed_bytes": sum(p.numel() * p.element_size() for p in net.parameters() if id(p) not in streamed)}
 
@@ -157,7 +157,7 @@ def vae(operation: str, width: int, height: int, frames: int, tiles: dict | None
             net.decode(data)
         else:
             net.encode(data).latent_dist.mode()
-    return {"peak_bytes": peak.peak, "weights_bytes": _bytes(net), "input_bytes": data.numel() * data.element_size()}
+    return {"peak_bytes": peak.peak, "weights_bytes": module_bytes(net), "input_bytes": data.numel() * data.element_size()}
 
 
 def text_encoder(tiny: bool = False) -> dict:
@@ -173,7 +173,7 @@ def text_encoder(tiny: bool = False) -> dict:
             if any(part in keep for part in name.split(".")):
                 sub.float()
     leaves = [m for m in net.modules() if not list(m.children())]
-    return {"weights_bytes": _bytes(net), "largest_layer_bytes": max(_bytes(m) for m in leaves)}
+    return {"weights_bytes": module_bytes(net), "largest_layer_bytes": max(module_bytes(m) for m in leaves)}
 
 
 def group_profile(model: str, width: int, height: int, frames: int, tiny: bool = False) -> dict:

@@ -71,11 +71,6 @@ class Acceleration:
     vae_tile_pixels: int = 0
     """Largest VAE tile in pixels when tiling (0: ``VAE_TILE_PIXELS``); tiles are sized per shot."""
 
-    @property
-    def key(self) -> tuple:
-        """What changes the loaded pipeline (the warm worker reloads when this changes)."""
-        return (self.attention, self.compile, self.vae_tiling)
-
 
 def choose(runtime, warm_worker: bool = False) -> Acceleration:
     """The defaults for a runtime (see the module docstring); ``NEURAL_PREVIS_*`` variables override.
@@ -377,9 +372,9 @@ def batched_guidance(transformer, negative_embeds):
 
 
 class PromptCache:
-    """Text embeddings of recent prompts for the loaded model, so a take with the same model, prompt
-    and negative prompt does not run the text encoder. Keyed by the session's model key; a few
-    MiB each (512 tokens x 4096 in bf16)."""
+    """The most recently used values by key, computed on a miss. The session keeps text embeddings
+    in one (same model, prompt and negative prompt: the text encoder is not run; a few MiB each,
+    512 tokens x 4096 in bf16); ``ZeroVideoLatents`` keeps VAE latents in another."""
 
     def __init__(self, size: int = 16):
         self.size = size
@@ -413,9 +408,11 @@ class ZeroVideoLatents:
     are the ones the VAE computed."""
 
     def __init__(self, size: int = 4):
-        self.size = size
-        self._entries: OrderedDict = OrderedDict()
-        self.hits = 0
+        self._latents = PromptCache(size)
+
+    @property
+    def hits(self) -> int:
+        return self._latents.hits
 
     @contextlib.contextmanager
     def around(self, vae):
@@ -430,15 +427,7 @@ class ZeroVideoLatents:
             key = (tuple(video.shape), video.dtype, str(video.device), bool(getattr(vae, "use_tiling", False)),
                    tuple(getattr(vae, name, None) for name in ("tile_sample_min_height", "tile_sample_min_width",
                                                                "tile_sample_stride_height", "tile_sample_stride_width")))
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return self._entries[key]
-            encoded = original(video)
-            self._entries[key] = encoded
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-            return encoded
+            return self._latents.get(key, lambda: original(video))
 
         had_own = "encode" in vae.__dict__
         vae.encode = encode

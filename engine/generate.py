@@ -153,7 +153,7 @@ def generate_take(
                 if cancel.is_set():
                     raise GenerationCancelled()
 
-            if getattr(backend, "compiles_first", None) and backend.compiles_first(pipeline, window_in, request):
+            if backend.compiles_first(pipeline, window_in, request):
                 progress.phase("denoising", note="compiling the model for this size first (once per engine and size)")
             latents = backend.denoise(pipeline, window_in, embeds, request, on_step)
             timings["denoising"] += time.perf_counter() - clock

@@ -72,6 +72,9 @@ class Backend:
         )
         return latents
 
+    def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
+        return False  # this backend does not compile
+
     def decode(self, pipeline, latents, window: WindowInputs) -> np.ndarray:
         with torch.no_grad():
             video = pipeline.decode_latents(latents, decode_chunk_size=16)

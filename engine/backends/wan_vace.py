@@ -25,6 +25,7 @@ from PIL import Image
 from .. import acceleration as speed
 from ..backends import BackendSpec
 from ..errors import ModelError
+from ..runtime import text_encoder_on_device
 from ..windows import WindowInputs
 
 
@@ -70,8 +71,6 @@ class Backend:
     # --------------------------------------------------------------------------------- encoding
 
     def encode_prompt(self, pipeline, request):
-        from ..runtime import text_encoder_on_device
-
         device = pipeline._execution_device  # the denoiser's device (a hosted text encoder is not in the pipeline)
         with text_encoder_on_device(pipeline, device):
             prompt_embeds, negative_embeds = pipeline.encode_prompt(
@@ -104,7 +103,7 @@ class Backend:
                 if self.acceleration.batched_guidance and request.guidance > 1.0 and negative_embeds is not None
                 else contextlib.nullcontext()
             )
-            eager = speed.eager(pipeline.transformer) if request.params.quality == "preview" else contextlib.nullcontext()
+            eager = contextlib.nullcontext() if self._compiles(request) else speed.eager(pipeline.transformer)
             with batched, eager, self.zero_latents.around(pipeline.vae):
                 return self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
                                   request, generator, callback_on_step_end)
@@ -121,7 +120,7 @@ class Backend:
             self.acceleration = replace(self.acceleration, compile=False)
             self.applied = {**self.applied, "compile": False, "compile_failed": speed.compile_failure_message(error)}
             output = run()
-        if self.acceleration.compile and request.params.quality != "preview":
+        if self._compiles(request):
             speed.compiled_sizes(pipeline.transformer).add((window.frames, window.height, window.width))
         latents = output[0]
         # With a reference image VACE prepends its latent frame; it is not part of the video.
@@ -130,8 +129,11 @@ class Backend:
     def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
         """Whether this window's first step compiles the blocks (a new size in a compiling worker):
         the caller tells the user why that step is slow."""
-        return (self.acceleration.compile and request.params.quality != "preview"
+        return (self._compiles(request)
                 and (window.frames, window.height, window.width) not in speed.compiled_sizes(pipeline.transformer))
+
+    def _compiles(self, request) -> bool:
+        return self.acceleration.compile and request.params.quality != "preview"
 
     def _size_vae_tiles(self, pipeline, window) -> None:
         tiles = speed.size_vae_tiles(pipeline.vae, window.height, window.width,

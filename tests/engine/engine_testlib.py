@@ -102,3 +102,15 @@ def engine_env(cache: Path) -> dict:
     env["HF_HOME"] = str(cache / "hf-home")
     env.pop("HF_HUB_CACHE", None)
     return env
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (benchmarks/ is not a package, and engine.py's name would
+    clash with the engine package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

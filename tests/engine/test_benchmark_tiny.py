@@ -8,21 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine_testlib import load_benchmark
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_benchmark():
-    """benchmarks/engine.py as a module (its name would clash with the engine package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_engine", REPO / "benchmarks" / "engine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_flop_counter_matches_the_anchor():
-    bench = load_benchmark()
+    bench = load_benchmark("engine")
 
     main_only = dict(bench.TRANSFORMERS["vace-1.3b"], vace_layers=[])
     assert abs(bench.transformer_flops(main_only, 21, 60, 104) / 1e12 - 283) < 1

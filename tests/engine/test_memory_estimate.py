@@ -2,12 +2,12 @@
 the real modules on the meta device at 832x480x81 and counts live tensors (the Wan VAE gave the same
 peak there as with real arithmetic on the CPU: 7.3 GB for one 832x480 frame's decode)."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from engine_testlib import load_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 #: Left for what live tensors do not count: the CUDA context, allocator fragmentation, workspaces.
@@ -16,10 +16,7 @@ HEADROOM = 1.5e9
 
 @pytest.fixture(scope="module")
 def memory():
-    spec = importlib.util.spec_from_file_location("benchmark_memory", REPO / "benchmarks" / "memory.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("memory")
 
 
 def test_one_vae_pass_needs_tiles_in_8_gb_and_the_engine_tiles_bound_it(memory):

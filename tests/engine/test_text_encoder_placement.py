@@ -14,23 +14,19 @@ from engine.generate import generate_take
 from engine.params import GenerateParams
 from engine.runtime import keep_text_encoder_on_host, text_encoder_on_device, text_encoder_stays_on_host
 from engine.session import Session
+from engine_testlib import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def wan_1_3b_on_meta():
     """The real VACE-1.3B set (UMT5-XXL 11.4 GB, transformer 4.3 GB, VAE) on the meta device: sizes
     without memory."""
-    import importlib.util
-    from pathlib import Path
-
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
     from engine.backends.tiny_random import _tokenizer
 
-    spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("engine")
     with torch.device("meta"):
         transformer = WanVACETransformer3DModel(**bench.TRANSFORMERS["vace-1.3b"]).to(torch.bfloat16)
         text_encoder = UMT5EncoderModel(UMT5Config(**bench.UMT5_XXL)).to(torch.bfloat16)
