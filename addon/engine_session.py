@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bpy
 
-from ..engine.client import EngineClient, WorkerError
+from ..engine.worker.client import EngineClient, WorkerError
 from .preferences import EXTENSION_PACKAGE, get_preferences
 
 PYTHON_VARIABLE = "NEURAL_PREVIS_PYTHON"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import bpy
 
-from ..engine import protocol
-from ..engine.client import WorkerError
+from ..engine.worker import protocol
+from ..engine.worker.client import WorkerError
 from ..engine.errors import EngineError
-from ..engine.params import GenerateParams
+from ..engine.formats.params import GenerateParams
 from . import engine_session
 from .conditioning import ConditioningError, ConditioningRender
 from .preferences import get_preferences

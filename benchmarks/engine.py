@@ -6,7 +6,7 @@ the UMT5-XXL text encoder, the Wan 2.1 VAE. Then, for each model, on the same in
 
 - ``stock``: ``WanVACEPipeline`` run as its documentation example does (bf16 weights, float32 VAE,
   UniPC with flow_shift 3.0, ``pipe.to("cuda")``, ``pipe(video=..., mask=..., prompt=..., ...)``);
-- ``engine``: a full take through ``engine.generate.generate_take`` from a synthetic bundle (depth
+- ``engine``: a full take through ``engine.generation.generate.generate_take`` from a synthetic bundle (depth
   EXRs + masks at the shot size), with the engine's default speed switches: encoding, each
   denoising step, decoding, writing (PNGs + preview.mp4), end to end; ratio against ``stock``;
 - ``engine-warm``: the next take with the same model and prompt (no loading, no text encoder);
@@ -281,10 +281,10 @@ def control_inputs(bundle: Path, params):
     engine gives the pipeline (built with the engine's own conditioning code)."""
     from PIL import Image
 
-    from engine.generate import check_inputs
-    from engine.shot import window_inputs
+    from engine.generation.generate import check_inputs
+    from engine.generation.shot import window_inputs
     from engine.backends import get_spec
-    from engine.snapping import plan_size, plan_windows
+    from engine.generation.snapping import plan_size, plan_windows
 
     with tempfile.TemporaryDirectory() as scratch:
         checked = check_inputs(bundle, Path(scratch) / "unused", params)
@@ -400,7 +400,7 @@ class Bench:
         big = model in ("vace-14b", "tiny-14b")
         steps = args.steps_14b if big else self.steps
 
-        from engine.params import GenerateParams
+        from engine.formats.params import GenerateParams
 
         def params(**fields):
             return GenerateParams(**{"prompt": PROMPT, "negative_prompt": NEGATIVE, "model": str(folder), "seed": 42,
@@ -450,10 +450,10 @@ class Bench:
         self.run(model, "stock", "take", stock, estimate)
 
         from engine.backends import load_backend
-        from engine.runtime import resolve_runtime
-        from engine.session import Session
-        from engine.weights import resolve_model
-        from engine import acceleration as speed
+        from engine.generation.runtime import resolve_runtime
+        from engine.generation.session import Session
+        from engine.models.weights import resolve_model
+        from engine.speed import acceleration as speed
 
         session = Session()
         runtime = resolve_runtime(params())
@@ -566,7 +566,7 @@ class Bench:
 
         # 3. preview quality: a full take (compiled blocks run eagerly at the preview size)
         if not big:
-            preview_steps = 3 if args.tiny else None  # None: the preview default (engine.acceleration.PREVIEW_STEPS)
+            preview_steps = 3 if args.tiny else None  # None: the preview default (engine.speed.acceleration.PREVIEW_STEPS)
             self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}, fresh=False),
                      0 if args.tiny else 30)
 
@@ -601,7 +601,7 @@ class Bench:
     # ------------------------------------------------------------------------- measurements
 
     def take(self, model, session, bundle, params, applied, steps) -> dict:
-        from engine.generate import generate_take
+        from engine.generation.generate import generate_take
 
         times: list[float] = []
         marks: dict = {}
@@ -659,9 +659,9 @@ class Bench:
 
     def steps_only(self, model, session, bundle, params, acceleration, adopt) -> dict:
         """A few denoising steps of the first window through the engine's ``Backend.denoise``."""
-        from engine.generate import Request, check_inputs
-        from engine.shot import window_inputs
-        from engine.snapping import plan_size, plan_windows
+        from engine.generation.generate import Request, check_inputs
+        from engine.generation.shot import window_inputs
+        from engine.generation.snapping import plan_size, plan_windows
 
         applied = adopt(acceleration)
         backend, pipeline = session._backend, session._pipeline
@@ -702,7 +702,7 @@ class Bench:
         compiled again without fullgraph, so the run still says what compile would give."""
         import torch
 
-        from engine import acceleration as speed
+        from engine.speed import acceleration as speed
 
         result = self.steps_only(model, session, bundle, params, acceleration, adopt)
         failed = session._backend.applied.get("compile_failed")
@@ -730,7 +730,7 @@ class Bench:
         worker would, with Inductor's on-disk cache already filled by the first compile."""
         import torch
 
-        from engine import acceleration as speed
+        from engine.speed import acceleration as speed
 
         speed.set_compiled(state["pipeline"].transformer, False)
         torch._dynamo.reset()
@@ -746,7 +746,7 @@ class Bench:
         (``torch.backends.cudnn.benchmark``: its first call tunes the 3D convolutions, timed apart)."""
         import torch
 
-        from engine import acceleration as speed
+        from engine.speed import acceleration as speed
 
         adopt(speed.Acceleration(attention="native", batched_guidance=False))
         backend, pipeline = session._backend, session._pipeline

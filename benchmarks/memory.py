@@ -8,9 +8,9 @@ VAE's decode of an 832x480 frame gave the same 7.3 GB as on ``meta``.
 
 - ``transformer``: one forward of the WanVACE transformer at the shot size (attention counted as a
   fused kernel allocates it: the output, no tokens x tokens matrix), batch 1 and 2 (batched guidance);
-- ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.acceleration.vae_tiles``);
+- ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.speed.acceleration.vae_tiles``);
 - ``group-profile``: the ``--offload group`` profile's peak, phase by phase, from the above and the
-  placement in ``engine.runtime.stream_to_device`` (blocks and text-encoder layers streamed two at a
+  placement in ``engine.generation.runtime.stream_to_device`` (blocks and text-encoder layers streamed two at a
   time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB);
 - ``none-profile``: everything resident, with the text encoder on the device or kept in host memory.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.runtime import module_bytes  # noqa: E402  (after the path is set)
+from engine.generation.runtime import module_bytes  # noqa: E402  (after the path is set)
 
 
 @functools.cache
@@ -178,7 +178,7 @@ def text_encoder(tiny: bool = False) -> dict:
 
 def group_profile(model: str, width: int, height: int, frames: int, tiny: bool = False) -> dict:
     """The ``--offload group`` profile's peak, phase by phase (see the module docstring)."""
-    from engine.acceleration import VAE_TILE_PIXELS, vae_tiles
+    from engine.speed.acceleration import VAE_TILE_PIXELS, vae_tiles
 
     net = transformer(model, width, height, frames)
     tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
@@ -204,7 +204,7 @@ def group_profile(model: str, width: int, height: int, frames: int, tiny: bool =
 def unconstrained_profile(model: str, width: int, height: int, frames: int, hosted_text_encoder: bool,
                           tiny: bool = False) -> dict:
     """The ``--offload none`` profile's peak, phase by phase: every weight resident, except a text
-    encoder kept in host memory (``engine.runtime.text_encoder_stays_on_host``), which is on the
+    encoder kept in host memory (``engine.generation.runtime.text_encoder_stays_on_host``), which is on the
     device only while it encodes."""
     net = transformer(model, width, height, frames)
     encode = vae("encode", width, height, frames, None, tiny)
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     def emit(record):
         print(json.dumps({"benchmark": "memory", "width": width, "height": height, "frames": frames, **record}), flush=True)
 
-    from engine.acceleration import VAE_TILE_PIXELS, vae_tiles
+    from engine.speed.acceleration import VAE_TILE_PIXELS, vae_tiles
 
     engine_tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
     for operation in ("encode", "decode"):

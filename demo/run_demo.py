@@ -25,7 +25,7 @@ from demo.blender_session import start_blender_with_extension  # noqa: E402
 
 _PROBE = """
 import sys
-from engine.weights import resolve_model
+from engine.models.weights import resolve_model
 import torch
 if not torch.cuda.is_available():
     sys.exit(3)

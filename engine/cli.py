@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from . import __version__
-from .params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
+from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
@@ -80,7 +80,7 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .stdio import quiet_libraries, reserve_stdout
+    from .worker.stdio import quiet_libraries, reserve_stdout
 
     quiet_libraries()
     args = build_parser().parse_args(argv)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return batch_cli.run(args)
     protocol_out = reserve_stdout()
     if args.command == "serve":
-        from .serve import serve
+        from .worker.serve import serve
 
         return serve(sys.stdin, protocol_out)
     return _generate(args, protocol_out)
@@ -103,7 +103,7 @@ def _interrupt(signum, frame):
 def _generate(args: argparse.Namespace, out) -> int:
     import signal
 
-    from . import protocol
+    from .worker import protocol
     from .errors import EngineError, GenerationCancelled
     from .progress_bar import ProgressBar
 
@@ -128,8 +128,8 @@ def _generate(args: argparse.Namespace, out) -> int:
         return EXIT_FAILED
 
     try:
-        from .generate import generate_take
-        from .session import Session
+        from .generation.generate import generate_take
+        from .generation.session import Session
 
         summary = generate_take(Session(), args.bundle, args.out, params_from_args(args), report)
     except EngineError as error:

@@ -8,7 +8,7 @@ from pathlib import Path
 import bpy
 
 from ..addon import engine_session
-from ..engine import protocol
+from ..engine.worker import protocol
 
 _HELLO_TIMEOUT_S = 600.0
 

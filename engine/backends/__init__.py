@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 
 from ..errors import ModelError
-from ..snapping import FrameRule
+from ..generation.snapping import FrameRule
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class BackendSpec:
     """``model_index.json`` ``_class_name`` values this backend loads."""
     synthetic: bool = False
     """True for ``tiny-random``: random weights, output is noise."""
+    weights_builder: str | None = None
+    """Module (relative to this package) that builds this backend's weights locally instead of
+    downloading them: it provides ``ensure_built(cache_root) -> Path`` and ``built_folder(cache_root)
+    -> Path`` (``tiny-random``). ``None``: weights come from a folder or the Hugging Face Hub."""
 
     def describe(self) -> dict:
         """The JSON-friendly summary sent in ``hello``."""
@@ -98,7 +102,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec(
             name="tiny-random",
             description="Tiny Wan-VACE architecture with random weights, for tests and demos: its output is NOISE",
-            module="tiny_random",
+            module="wan_vace",  # the same implementation as real Wan VACE
+            weights_builder="tiny_random",
             frame_rule=FrameRule(4, 1),
             size_multiple=16,
             window=9,
@@ -127,3 +132,10 @@ def load_backend(name: str):
     spec = get_spec(name)
     module = importlib.import_module(f".{spec.module}", __name__)
     return module.Backend(spec)
+
+
+def weights_builder(spec: BackendSpec):
+    """The module that builds ``spec``'s weights locally (see ``BackendSpec.weights_builder``), or None."""
+    if spec.weights_builder is None:
+        return None
+    return importlib.import_module(f".{spec.weights_builder}", __name__)

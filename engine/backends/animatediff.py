@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..backends import BackendSpec
-from ..windows import WindowInputs
+from . import BackendSpec
+from ..generation.windows import WindowInputs
 
 
 class Backend:

@@ -4,7 +4,9 @@ It exists so tests and demos run the real code path without multi-gigabyte downl
 built from configs with a fixed seed (tiny ``WanVACETransformer3DModel``, ``AutoencoderKLWan``,
 ``UMT5EncoderModel``, a word-level tokenizer, the Wan scheduler), saved with ``save_pretrained`` as
 safetensors, and then loaded back through exactly the same loading code as real Wan weights
-(``engine.backends.wan_vace.Backend.load``). Same seed + same configs = same weights on every machine.
+(``engine.backends.wan_vace.Backend.load``: the registry runs this backend with the ``wan_vace``
+implementation). Same seed + same configs = same weights on every machine. torch is imported only
+when the model is built.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .wan_vace import Backend  # the same implementation as real Wan VACE
-
-__all__ = ["Backend", "build", "ensure_built", "NOTE"]
+__all__ = ["build", "built_folder", "ensure_built", "NOTE"]
 
 #: Bump when the configs below change, so stale cached builds are not reused.
 BUILD_VERSION = "1"
@@ -83,9 +83,14 @@ def build(folder: Path) -> None:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+def built_folder(cache_root: Path) -> Path:
+    """Where the tiny model lives under ``cache_root`` (built or not yet)."""
+    return cache_root / f"tiny-random-v{BUILD_VERSION}"
+
+
 def ensure_built(cache_root: Path) -> Path:
     """The tiny model's folder under ``cache_root``, building it on first use."""
-    folder = cache_root / f"tiny-random-v{BUILD_VERSION}"
+    folder = built_folder(cache_root)
     if not (folder / "model_index.json").is_file():
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)

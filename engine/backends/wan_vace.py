@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import acceleration as speed
-from ..backends import BackendSpec
+from ..speed import acceleration as speed
+from . import BackendSpec
 from ..errors import ModelError
-from ..runtime import text_encoder_on_device
-from ..windows import WindowInputs
+from ..generation.runtime import text_encoder_on_device
+from ..generation.windows import WindowInputs
 
 
 class Backend:

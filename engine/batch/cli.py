@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .blender import BlenderError, default_blender, run_blender
-from .shotlist import ShotList, ShotListError, check_against_blends, check_outputs_free, load_shot_list
+from ..formats.shotlist import ShotList, ShotListError, check_against_blends, check_outputs_free, load_shot_list
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 

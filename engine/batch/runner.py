@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..params import GenerateParams
+from ..formats.params import GenerateParams
 from .blender import PACKAGE_ROOT, BlenderError, run_blender
-from .shotlist import Shot, ShotList
+from ..formats.shotlist import Shot, ShotList
 
 TASK_RETRIES = 2
 # Fault injection for the retry test: names a file; the first conditioning task that finds it missing
@@ -67,13 +67,13 @@ class _GenerationWorker:
     """Keeps one engine Session (the loaded pipeline) warm across the shots it generates."""
 
     def __init__(self):
-        from ..session import Session
+        from ..generation.session import Session
 
         self.session = Session(warm_worker=True)
 
     def generate(self, bundle: str, take: str, params: dict) -> dict:
         from ..errors import EngineError
-        from ..generate import generate_take
+        from ..generation.generate import generate_take
 
         started = time.perf_counter()
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .shotlist import ShotList
+from ..formats.shotlist import ShotList
 
 
 def write_otio(shot_list: ShotList, completed: list[str], path: Path) -> Path:

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import run_batch
-from engine.batch.shotlist import ShotListError, load_shot_list
+from engine.formats.shotlist import ShotListError, load_shot_list
 
 
 def write(folder, text):

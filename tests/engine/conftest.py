@@ -23,7 +23,7 @@ def engine_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def session(engine_cache):
     """One engine Session for in-process tests: the tiny pipeline is loaded once and reused."""
-    from engine.session import Session
+    from engine.generation.session import Session
 
     return Session()
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from engine.errors import ParamsError
-from engine.generate import generate_take
-from engine.params import GenerateParams
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
 from engine_testlib import make_bundle
 
 

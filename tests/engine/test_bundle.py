@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from engine import bundle as bundle_format
+from engine.formats import bundle as bundle_format
 from engine.errors import BundleError
 from engine_testlib import edit_shot, make_bundle, write_depth_exr, write_id_png
 
@@ -69,10 +69,20 @@ def test_corrupt_shot_json(tmp_path):
     expect_error(root, "corrupt", "line 1")
 
 
-def test_unknown_schema(tmp_path):
+@pytest.mark.parametrize("schema", ["neural_previs.bundle/2", "neural_previs.bundle/10", "neural_previs.bundle/1.x", None])
+def test_unknown_schema(tmp_path, schema):
     root = make_bundle(tmp_path / "b", frames=[1])
-    edit_shot(root, lambda shot: shot.update(schema="neural_previs.bundle/2"))
-    expect_error(root, "neural_previs.bundle/2", "neural_previs.bundle/1")
+    edit_shot(root, lambda shot: shot.update(schema=schema))
+    expect_error(root, repr(schema), "neural_previs.bundle/1")
+
+
+def test_minor_schema_steps_are_read(tmp_path):
+    """A minor step only adds optional fields: readers of /1 read /1.N bundles."""
+    from engine.formats.bundle import read_bundle
+
+    root = make_bundle(tmp_path / "b", frames=[1])
+    edit_shot(root, lambda shot: shot.update(schema="neural_previs.bundle/1.3"))
+    assert read_bundle(root).width == 48
 
 
 @pytest.mark.parametrize(

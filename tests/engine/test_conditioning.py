@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from engine.bundle import read_bundle
-from engine.conditioning import depth_control_image, from_work_size, inverse_depth, to_work_size
-from engine.params import GenerateParams
-from engine.shot import build_shot_conditioning
-from engine.snapping import plan_size
+from engine.formats.bundle import read_bundle
+from engine.generation.conditioning import depth_control_image, from_work_size, inverse_depth, to_work_size
+from engine.formats.params import GenerateParams
+from engine.generation.shot import build_shot_conditioning
+from engine.generation.snapping import plan_size
 from engine_testlib import make_bundle
 
 

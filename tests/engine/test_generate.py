@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from engine.errors import BundleError, GenerationCancelled, ParamsError, TakeError
-from engine.generate import generate_take
-from engine.params import GenerateParams
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
 from engine_testlib import make_bundle, write_depth_exr
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.generate import generate_take
-from engine.params import GenerateParams
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
 from engine_testlib import make_bundle
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -41,7 +41,7 @@ def test_cuda_generation_is_deterministic(session, tmp_path):
 def test_hosted_text_encoder_on_cuda(tmp_path, monkeypatch, engine_cache):
     """The none profile with the text encoder kept in host memory (as on a 24 GB card): the take is
     made, and between takes the encoder's weights are on the CPU only."""
-    from engine.session import Session
+    from engine.generation.session import Session
 
     monkeypatch.setenv("NEURAL_PREVIS_TEXT_ENCODER", "host")
     session = Session()

@@ -9,7 +9,8 @@ from engine_testlib import REPO_ROOT
 def test_pure_modules_do_not_import_torch_or_bpy():
     code = (
         "import sys\n"
-        "import engine, engine.protocol, engine.bundle, engine.params, engine.snapping, engine.client, engine.backends\n"
+        "import engine, engine.worker.protocol, engine.worker.client, engine.formats.bundle, engine.formats.params\n"
+        "import engine.formats.shotlist, engine.generation.snapping, engine.backends, engine.models.catalog, engine.models.weights\n"
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'bpy', 'OpenEXR', 'PIL') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
@@ -18,6 +19,6 @@ def test_pure_modules_do_not_import_torch_or_bpy():
 
 
 def test_bundle_exports_schema():
-    from engine import bundle
+    from engine.formats import bundle
 
     assert bundle.SCHEMA == "neural_previs.bundle/1"

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from engine import protocol
+from engine.worker import protocol
 from engine.errors import ParamsError
-from engine.params import GenerateParams
+from engine.formats.params import GenerateParams
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from engine import protocol
-from engine.client import EngineClient, WorkerError
+from engine.worker import protocol
+from engine.worker.client import EngineClient, WorkerError
 from engine_testlib import REPO_ROOT, engine_env, make_bundle
 
 TINY = {"model": "tiny-random", "prompt": "rainy neon street", "seed": 1, "steps": 2}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.snapping import FrameRule, blend_weights, plan_size, plan_windows
+from engine.generation.snapping import FrameRule, blend_weights, plan_size, plan_windows
 
 WAN = FrameRule(4, 1)
 ANY = FrameRule(1, 0)

@@ -18,10 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import acceleration as speed
-from engine.generate import generate_take
-from engine.params import GenerateParams
-from engine.session import Session
+from engine.speed import acceleration as speed
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
+from engine.generation.session import Session
 
 LATENT_TOLERANCE = 1e-4
 FRAME_TOLERANCE = 1
@@ -74,7 +74,7 @@ def take(session, bundle, out, acceleration=None, **fields) -> Take:
 
 
 def _runtime():
-    from engine.runtime import resolve_runtime
+    from engine.generation.runtime import resolve_runtime
 
     return resolve_runtime(tiny())
 
@@ -121,7 +121,7 @@ def test_defaults_on_cpu():
 def test_compile_is_on_only_in_a_warm_worker_on_cuda_without_offload(monkeypatch):
     """Compile costs ~37 s once and saves ~0.4 s a step (H200, docs/speed.md): it pays back only
     over several takes, and is not combined with the offload hooks."""
-    from engine.runtime import Runtime
+    from engine.generation.runtime import Runtime
 
     monkeypatch.delenv("NEURAL_PREVIS_COMPILE", raising=False)
     cuda = Runtime(device="cuda:0", dtype="bfloat16", offload="none")
@@ -138,7 +138,7 @@ def test_compile_is_on_only_in_a_warm_worker_on_cuda_without_offload(monkeypatch
 
 def test_warm_workers_ask_for_warm_worker_defaults():
     from engine.batch.runner import _GenerationWorker
-    from engine.session import Session
+    from engine.generation.session import Session
 
     assert not Session().warm_worker
     assert _GenerationWorker().session.warm_worker
@@ -338,7 +338,7 @@ def test_vae_tiles_for_an_832x480_shot_are_two_not_fifteen():
 def test_streamed_profile_streams_text_encoder_layers_and_keeps_the_vae(fresh, bundle, tmp_path):
     """The group profile's placement, run on the CPU (onload = offload = cpu, no CUDA stream): the
     hooks land where they should, and the take is unchanged."""
-    from engine.runtime import stream_to_device
+    from engine.generation.runtime import stream_to_device
 
     plain = take(fresh, bundle, tmp_path / "plain", PLAIN)
     pipeline = fresh._pipeline

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.errors import TakeError
-from engine.preview import exact_fps
-from engine.take import TakeWriter, frame_file_name
+from engine.formats.preview import exact_fps
+from engine.formats.take import TakeWriter, frame_file_name
 
 
 @pytest.mark.parametrize(

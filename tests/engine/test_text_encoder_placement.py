@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.generate import generate_take
-from engine.params import GenerateParams
-from engine.runtime import keep_text_encoder_on_host, text_encoder_on_device, text_encoder_stays_on_host
-from engine.session import Session
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
+from engine.generation.runtime import keep_text_encoder_on_host, text_encoder_on_device, text_encoder_stays_on_host
+from engine.generation.session import Session
 from engine_testlib import load_benchmark
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from engine.errors import ModelError, OutOfMemory
-from engine.generate import generate_take
-from engine.params import GenerateParams
-from engine.runtime import Runtime, is_out_of_memory, out_of_memory_error
-from engine.weights import fingerprint, resolve_model
+from engine.generation.generate import generate_take
+from engine.formats.params import GenerateParams
+from engine.generation.runtime import Runtime, is_out_of_memory, out_of_memory_error
+from engine.models.weights import fingerprint, resolve_model
 from engine_testlib import make_bundle
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -68,7 +68,7 @@ def test_hugging_face_cache_layout_end_to_end(session, tiny_folder, tmp_path, mo
 
 
 def test_known_models_report_what_is_downloaded(tiny_folder, tmp_path, monkeypatch):
-    from engine.weights import known_models
+    from engine.models.weights import known_models
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
@@ -182,6 +182,6 @@ def test_out_of_memory_during_denoising_is_one_line_and_leaves_no_take(session, 
 
 
 def _cpu_runtime():
-    from engine.runtime import resolve_runtime
+    from engine.generation.runtime import resolve_runtime
 
     return resolve_runtime(GenerateParams(prompt="x", model="tiny-random"))

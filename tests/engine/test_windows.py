@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from engine.shot import ShotConditioning, window_inputs
-from engine.snapping import FrameRule, Window, plan_size, plan_windows
-from engine.windows import blend_window
+from engine.generation.shot import ShotConditioning, window_inputs
+from engine.generation.snapping import FrameRule, Window, plan_size, plan_windows
+from engine.generation.windows import blend_window
 
 PLAN = plan_size(16, 16, 16, 10_000)  # no scaling, no padding: pixels compare directly
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import platform
 
-from . import __version__
+from .. import __version__
 from .bundle import SCHEMA, bundle_hash
 from .take import TAKE_SCHEMA
 

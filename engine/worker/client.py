@@ -25,7 +25,7 @@ import threading
 from typing import Iterator
 
 from . import protocol
-from .errors import EngineError
+from ..errors import EngineError
 
 TERMINAL_TYPES = (protocol.Result, protocol.Cancelled, protocol.Error)
 
@@ -41,7 +41,7 @@ class EngineClient:
         """``python``: the engine environment's interpreter (never Blender's); ``package_root``: the
         folder that contains the ``engine`` package (put on PYTHONPATH)."""
         self.python = python
-        self.package_root = package_root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.package_root = package_root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.env = env
         self.process: subprocess.Popen | None = None
         self.hello: protocol.Hello | None = None

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .acceleration import PREVIEW_STEPS, preview_max_pixels
-from .backends import BackendSpec, get_spec
-from .bundle import Bundle, read_bundle, validate_pixels
-from .errors import GenerationCancelled, ParamsError
-from .params import MAX_SEED, GenerateParams
+from ..speed.acceleration import PREVIEW_STEPS, preview_max_pixels
+from ..backends import BackendSpec, get_spec
+from ..formats.bundle import Bundle, read_bundle, validate_pixels
+from ..errors import GenerationCancelled, ParamsError
+from ..formats.params import MAX_SEED, GenerateParams
 from .progress import ProgressTracker, Reporter
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
 from .snapping import plan_size, plan_windows
-from .take import TakeWriter
-from .take_record import take_record
-from .weights import ResolvedModel, resolve_model
+from ..formats.take import TakeWriter
+from ..formats.take_record import take_record
+from ..models.weights import ResolvedModel, resolve_model
 from .windows import blend_window
 
 

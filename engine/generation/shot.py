@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Bundle
+from ..formats.bundle import Bundle
 from .conditioning import depth_control_image, load_rgb, selection_mask, to_work_size
-from .errors import ParamsError
-from .params import GenerateParams
+from ..errors import ParamsError
+from ..formats.params import GenerateParams
 from .snapping import SizePlan, Window
-from .take import frame_file_name
+from ..formats.take import frame_file_name
 from .windows import WindowInputs
 
 

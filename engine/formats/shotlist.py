@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineError
-from ..params import GenerateParams
+from .params import GenerateParams
 
 PARAM_KEYS = {f.name for f in dataclasses.fields(GenerateParams)}
 DEFAULT_KEYS = PARAM_KEYS | {"out", "scene"}

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import OutOfMemory, ParamsError
-from .params import GenerateParams
+from ..errors import OutOfMemory, ParamsError
+from ..formats.params import GenerateParams
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -17,9 +17,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from . import __version__, protocol
-from .errors import EngineError, GenerationCancelled
-from .params import GenerateParams
+from .. import __version__
+from . import protocol
+from ..errors import EngineError, GenerationCancelled
+from ..formats.params import GenerateParams
 
 
 @dataclass
@@ -62,9 +63,9 @@ class Worker:
     # ----------------------------------------------------------------------------- main thread
 
     def serve(self, stdin) -> int:
-        from .backends import BACKENDS
-        from .runtime import default_device_description
-        from .weights import known_models
+        from ..backends import BACKENDS
+        from ..generation.runtime import default_device_description
+        from ..models.weights import known_models
 
         self._thread.start()
         self.send(
@@ -127,7 +128,7 @@ class Worker:
     # ------------------------------------------------------------------------------ job thread
 
     def _run_jobs(self) -> None:
-        from .session import Session
+        from ..generation.session import Session
 
         session = Session(warm_worker=True)
         while True:
@@ -141,7 +142,7 @@ class Worker:
                     self._active.pop(job.message.id, None)
 
     def _run(self, session, job: _Job) -> protocol.Message:
-        from .generate import generate_take
+        from ..generation.generate import generate_take
 
         request_id = job.message.id
         if job.cancel.is_set():

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
-from .errors import EngineError
+from ..errors import EngineError
 
 PROTOCOL_VERSION = 1
 
@@ -67,7 +67,7 @@ class Generate(Message):
     out: str
     """Path of the take folder to create; it must not exist yet."""
     params: dict = field(default_factory=dict)
-    """``engine.params.GenerateParams`` as a JSON object (only the fields that differ from defaults
+    """``engine.formats.params.GenerateParams`` as a JSON object (only the fields that differ from defaults
     are needed)."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .errors import ParamsError
+from ..errors import ParamsError
 
 MODES = ("restyle", "selective")
 QUALITIES = ("final", "preview")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TakeError
+from ..errors import TakeError
 
 TAKE_SCHEMA = "neural_previs.take/1"
 

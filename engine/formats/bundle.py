@@ -26,10 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
+from ..errors import BundleError
 
 SCHEMA = "neural_previs.bundle/1"
+#: Bundles of the same major version are read whatever their minor step (``neural_previs.bundle/1``,
+#: ``neural_previs.bundle/1.1``, ...): a minor step only adds optional fields (docs/bundle.md).
+SCHEMA_FAMILY = "neural_previs.bundle/1"
 SHOT_FILE = "shot.json"
+
+
+def is_readable_schema(schema) -> bool:
+    """``neural_previs.bundle/1`` or one of its minor steps ``/1.N`` (N a whole number)."""
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
+        return False
+    minor = schema[len(SCHEMA_FAMILY):]
+    return minor == "" or (minor.startswith(".") and minor[1:].isdigit())
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ def read_bundle(path: str | Path) -> Bundle:
     if not isinstance(shot, dict):
         raise BundleError(f"{shot_path} is corrupt: the top level must be a JSON object")
     schema = shot.get("schema")
-    if schema != SCHEMA:
+    if not is_readable_schema(schema):
         raise BundleError(
             f"{shot_path} has schema {schema!r}; this engine reads {SCHEMA!r} (update the engine or re-render the bundle)"
         )

@@ -19,17 +19,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .backends import BACKENDS, get_spec
-from .errors import ModelError
-
-#: Short names for the models the engine knows: name -> (backend, Hugging Face repo id).
-KNOWN_MODELS = {
-    "wan-vace-1.3b": ("wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers"),
-    "wan-vace-14b": ("wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers"),
-    "animatediff-controlnet": ("animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5"),
-}
-ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
-ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
+from ..backends import BACKENDS, get_spec, weights_builder
+from ..errors import ModelError
+from .catalog import ANIMATEDIFF_DEPTH_CONTROLNET, ANIMATEDIFF_MOTION_ADAPTER, KNOWN_MODELS
+from .locations import engine_cache_dir, hub_cache_dir, in_hub_cache
 
 #: What a download fetches: configs, tokenizers, safetensors. Never pickles, never code.
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*tokenizer*", "*.tiktoken", "*merges*", "*vocab*"]
@@ -71,57 +64,31 @@ class ResolvedModel:
         return data
 
 
-def engine_cache_dir() -> Path:
-    """Where the engine keeps what it builds itself (the tiny-random model)."""
-    root = os.environ.get("NEURAL_PREVIS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "neural_previs")
-    return Path(root)
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment at call time (``HF_HUB_CACHE``, ``HF_HOME``)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
 def known_models() -> list[dict]:
     """The models the engine knows by name, and whether their weights are already on this machine
     (a folder check, no hashing), so a UI can offer only what will run offline."""
-
-    def in_hub_cache(repo_id: str) -> bool:
-        snapshots = hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
-        return snapshots.is_dir() and any(
-            (s / "model_index.json").is_file() or (s / "config.json").is_file() for s in snapshots.iterdir()
-        )
-
-    from .backends import tiny_random
-
-    models = [{
-        "name": "tiny-random", "backend": "tiny-random", "repo_id": None,
-        "available": True, "built": (engine_cache_dir() / f"tiny-random-v{tiny_random.BUILD_VERSION}").is_dir(),
-    }]
-    for name, (backend, repo_id) in KNOWN_MODELS.items():
-        needed = [repo_id]
-        if backend == "animatediff-controlnet":
-            needed += [ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET]
-        models.append({"name": name, "backend": backend, "repo_id": repo_id, "available": all(map(in_hub_cache, needed))})
+    models = []
+    for model in KNOWN_MODELS.values():
+        builder = weights_builder(get_spec(model.backend))
+        entry = {"name": model.name, "backend": model.backend, "repo_id": model.repo_id}
+        if builder is not None:  # built on first use: always available
+            entry.update(available=True, built=builder.built_folder(engine_cache_dir()).is_dir())
+        else:
+            entry["available"] = all(map(in_hub_cache, model.repos))
+        models.append(entry)
     return models
 
 
 def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
     """Turn ``--model`` into a checked local folder (building tiny-random, or downloading if allowed)."""
-    if model == "tiny-random":
-        from .backends import tiny_random
+    known = KNOWN_MODELS.get(model)
+    builder = weights_builder(get_spec(known.backend)) if known else None
+    if builder is not None:
+        path = builder.ensure_built(engine_cache_dir())
+        return _checked(model, known.backend, path, revision=f"{model}/v{builder.BUILD_VERSION}")
 
-        path = tiny_random.ensure_built(engine_cache_dir())
-        return _checked(model, "tiny-random", path, revision=f"tiny-random/v{tiny_random.BUILD_VERSION}")
-
-    backend_hint = None
-    if model in KNOWN_MODELS:
-        backend_hint, model_source = KNOWN_MODELS[model]
-    else:
-        model_source = model
+    backend_hint = known.backend if known else None
+    model_source = known.repo_id if known else model
     path, repo_id, revision = _locate(model_source, model, download)
     backend = backend_hint or _backend_of(path, model)
     resolved = _checked(model, backend, path, repo_id=repo_id, revision=revision)
@@ -151,7 +118,7 @@ def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, 
     if source.startswith((".", "/", "~")) or "\\" in source:
         raise ModelError(f"model folder {source} does not exist")
     if not _REPO_ID.match(source):
-        known = ", ".join(["tiny-random", *KNOWN_MODELS])
+        known = ", ".join(KNOWN_MODELS)
         raise ModelError(f"unknown model {shown!r}: not a folder, a Hugging Face repo id or a known name ({known})")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError

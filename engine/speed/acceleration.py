@@ -259,7 +259,7 @@ def set_compiled(transformer, on: bool, fullgraph: bool = True) -> None:
     if on and not compiled:
         # Inductor's on-disk cache beside the engine's other builds, so a later worker on this
         # machine reuses the generated kernels (it is read when compiling, not at import).
-        from .weights import engine_cache_dir
+        from ..models.locations import engine_cache_dir
 
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(engine_cache_dir() / "inductor"))
         transformer.compile_repeated_blocks(fullgraph=fullgraph)

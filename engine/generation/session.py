@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 
-from .acceleration import PromptCache
-from .backends import load_backend
-from .errors import ModelError
+from ..speed.acceleration import PromptCache
+from ..backends import load_backend
+from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 
