@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,18 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 TOKEN = "hf_test_token_with_access"
+
+
+def pad_safetensors(path: Path, size: int) -> None:
+    """Grow a safetensors file to about ``size`` bytes through its header metadata (the tensors stay as
+    they are): huggingface_hub writes 10 MiB chunks, so only a larger file leaves a partial file mid-way."""
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    header.setdefault("__metadata__", {})["padding"] = "p" * max(size - len(data), 0)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length:])
 
 
 @dataclass

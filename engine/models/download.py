@@ -44,8 +44,6 @@ from .repo_files import MODEL_CONFIG, PIPELINE_INDEX, RepoLayoutError, needed_fi
 
 #: Room kept free beyond the download itself, so the disk is not filled to the last byte.
 FREE_SPACE_MARGIN = 256 * 1024 * 1024
-#: Seconds between two progress reports while bytes flow.
-REPORT_INTERVAL_S = 0.25
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -205,7 +203,8 @@ def _gb(size: int) -> str:
 
 
 class _Meter:
-    """Counts bytes for every file of every repository and reports at most every ``REPORT_INTERVAL_S``."""
+    """Counts bytes for every file of every repository and reports each step: a file started or ended, and
+    every chunk written (huggingface_hub writes 10 MiB at a time, so reports follow the bandwidth)."""
 
     def __init__(self, model: str, plans: list[RepoPlan], hub_cache: Path, report):
         self.model = model
@@ -218,12 +217,11 @@ class _Meter:
         self.file = ""
         self._window: list[tuple[float, int]] = []  # (time, bytes fetched by this run)
         self._fetched = 0
-        self._last = 0.0
 
     def start_file(self, repo: str, path: str, already: int) -> None:
         self.repo, self.file = repo, path
         self.done += already
-        self.emit(force=True)
+        self.emit()
 
     def add(self, count: int) -> None:
         self.done += count
@@ -245,11 +243,7 @@ class _Meter:
         elapsed = now - self._window[0][0]
         return (self._fetched - self._window[0][1]) / elapsed if elapsed >= 0.5 else None
 
-    def emit(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < REPORT_INTERVAL_S:
-            return
-        self._last = now
+    def emit(self) -> None:
         speed = self.speed()
         eta = (self.total - self.done) / speed if speed else None
         self.report(DownloadProgress(self.model, self.repo, self.file, self.done, self.total, speed,
@@ -258,7 +252,7 @@ class _Meter:
     def finish(self) -> None:
         self.file = ""
         self.done = self.total
-        self.emit(force=True)
+        self.emit()
 
 
 class _CountingFile:

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ import time
 import pytest
 
 from engine_testlib import REPO_ROOT, engine_env, make_bundle
-from tests.hub_server import TOKEN, LocalHub, Repo
+from tests.hub_server import TOKEN, LocalHub, Repo, pad_safetensors
 
 REPO_ID = "studio/tiny-vace"
 BIG = "transformer/diffusion_pytorch_model.safetensors"
@@ -31,17 +30,6 @@ STRAY = {
     "examples/depth.png": b"\x89PNG" + b"0" * 100,
     "README.md": b"# tiny\n",
 }
-
-
-def pad_safetensors(path, size):
-    """Grow a safetensors file to about ``size`` bytes through its header metadata (tensors unchanged)."""
-    data = path.read_bytes()
-    (length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + length])
-    header.setdefault("__metadata__", {})["padding"] = "p" * max(size - len(data), 0)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length:])
 
 
 @pytest.fixture(scope="session")
