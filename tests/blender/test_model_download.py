@@ -220,3 +220,21 @@ def test_generate_with_a_model_not_downloaded_names_the_button(models_folder, tm
     message = str(error.value)
     assert "Wan2.1 VACE 1.3B (wan-vace-1.3b) is not downloaded: press Download" in message and "--" not in message
     assert not (tmp_path / "takes").exists()
+
+
+def test_preferences_rows_show_size_gpu_licence_state_and_local_folders(models_folder, repo_files, modules):
+    ui_models, model_store = modules("ui.models"), modules("addon.model_store")
+    local = models_folder / "Mon modèle"
+    for name, data in repo_files.items():
+        if not name.endswith(".ckpt"):
+            (local / name).parent.mkdir(parents=True, exist_ok=True)
+            (local / name).write_bytes(data)
+    rows = {row["name"]: row for row in model_store.model_rows(str(models_folder), models_folder / "engine-cache")}
+    assert {"tiny-random", "wan-vace-1.3b", "wan-vace-14b", "animatediff-controlnet", str(local)} <= set(rows)
+    wan = rows["wan-vace-1.3b"]
+    assert (wan["licence"], wan["download_gb"]) == ("Apache-2.0", 20.5)
+    assert ui_models.gpu_text(wan) == "Needs 8 GB GPU for Least Memory (5.3 GB counted), 24 GB GPU for Fastest (18.2 GB counted)"
+    assert ui_models.state_text(wan) == ("Not downloaded", "CANCEL")
+    assert ui_models.gpu_text(rows["animatediff-controlnet"]) == "GPU memory: not counted yet"
+    assert rows[str(local)]["local"] and rows[str(local)]["backend"] == "wan-vace"
+    assert ui_models.state_text(rows[str(local)]) == (f"Installed: {local}", "CHECKMARK")
