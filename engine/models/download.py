@@ -40,7 +40,7 @@ from typing import Callable
 from ..errors import EngineError
 from .catalog import KNOWN_MODELS
 from .installed import PARTIAL_SUFFIX, RECORD_NAME, RECORD_SCHEMA, is_repo_id, storage_folder, unused_components
-from .repo_files import MODEL_CONFIG, PIPELINE_INDEX, RepoLayoutError, needed_files
+from .repo_files import PIPELINE_INDEX, RepoLayoutError, needed_files
 
 #: Room kept free beyond the download itself, so the disk is not filled to the last byte.
 FREE_SPACE_MARGIN = 256 * 1024 * 1024
@@ -130,7 +130,7 @@ def _plan(repo_id: str, hub_cache: Path) -> RepoPlan:
         if PIPELINE_INDEX in sizes:
             index_path = hf_hub_download(repo_id, PIPELINE_INDEX, revision=info.sha, cache_dir=str(hub_cache))
             model_index = _read_index(index_path, repo_id)
-    if model_index is None and MODEL_CONFIG not in sizes and not sizes:
+    if not sizes:
         raise DownloadError(f"{repo_id} has no files on the Hub", "layout", repo=repo_id)
     try:
         files = needed_files(sizes, model_index, unused_components(model_index))
@@ -330,7 +330,7 @@ def _resume_into(partial: Path, blob: Path, metadata, expected: int, plan: RepoP
             for block in iter(lambda: handle.read(1 << 22), b""):
                 hasher.update(block)
     meter.start_file(plan.repo_id, path, resumed)
-    with _hub_errors(plan.repo_id, path, partial_bytes=resumed), _disk_errors(blob.parent.parent.parent):
+    with _hub_errors(plan.repo_id, path, partial=partial), _disk_errors(blob.parent.parent.parent):
         with open(partial, "ab") as handle:
             counting = _CountingFile(handle, meter, hasher, resumed)
             # Accept-Encoding identity: resumed byte ranges must be ranges of the file itself.
@@ -375,8 +375,8 @@ def _write_atomically(path: Path, text: str) -> None:
 class _hub_errors:
     """Turns huggingface_hub's and the network's exceptions into one ``DownloadError`` line each."""
 
-    def __init__(self, repo_id: str, path: str | None = None, partial_bytes: int = 0):
-        self.repo_id, self.path, self.partial_bytes = repo_id, path, partial_bytes
+    def __init__(self, repo_id: str, path: str | None = None, partial: Path | None = None):
+        self.repo_id, self.path, self.partial = repo_id, path, partial
 
     def __enter__(self):
         return self
@@ -414,7 +414,8 @@ class _hub_errors:
         if isinstance(error, (httpx2.TransportError, ConnectionError, TimeoutError)) or (
             isinstance(error, OSError) and not isinstance(error, HfHubHTTPError) and "Consistency check failed" in str(error)
         ):
-            kept = f" ({_gb(self.partial_bytes)} of {self.path} kept)" if self.path and self.partial_bytes else ""
+            size = self.partial.stat().st_size if self.partial is not None and self.partial.is_file() else 0
+            kept = f" ({_gb(size)} of {self.path} kept)" if size else ""
             return DownloadError(
                 f"the connection to {constants.ENDPOINT} was lost while downloading {repo}{kept}; check the network and "
                 "run the same download again: it resumes where it stopped", "network", repo=repo, file=self.path)
