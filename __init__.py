@@ -3,7 +3,7 @@
 This file only registers the sub-packages; behaviour lives in addon/, operators/ and ui/.
 """
 
-_MODULE_NAMES = ("addon.properties", "addon.preferences", "addon.engine_session", "operators", "ui", "addon.cli")
+_MODULE_NAMES = ("addon.properties", "addon.preferences", "addon.engine_session", "addon.model_download", "operators", "ui", "addon.cli")
 
 
 def _modules():

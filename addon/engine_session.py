@@ -22,6 +22,7 @@ PYTHON_VARIABLE = "NEURAL_PREVIS_PYTHON"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding the `engine` package
 
 _client: EngineClient | None = None
+_client_models_home: str | None = None  # the HF_HOME the live worker was started with
 
 
 class EngineNotConfigured(Exception):
@@ -69,7 +70,12 @@ def engine_environment(preferences=None) -> dict:
     env = dict(os.environ)
     env["NEURAL_PREVIS_CACHE"] = str(user_folder("cache"))
     if preferences.models_directory:
+        # The Models Folder is a Hugging Face home: its hub/ is the cache, whatever HF_HUB_CACHE said,
+        # and a token saved by `hf auth login` in the standard home keeps working.
+        standard_home = env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+        env.setdefault("HF_TOKEN_PATH", os.path.join(standard_home, "token"))
         env["HF_HOME"] = bpy.path.abspath(preferences.models_directory)
+        env.pop("HF_HUB_CACHE", None)
     # Blender's own Python must not leak into the engine's interpreter.
     for variable in ("PYTHONHOME", "PYTHONSTARTUP"):
         env.pop(variable, None)
@@ -86,17 +92,20 @@ def current() -> EngineClient | None:
 
 def launch() -> EngineClient:
     """The live worker, started if needed. Returns at once: its hello arrives as the first event."""
-    global _client
-    client = current()
-    if client is not None:
-        return client
+    global _client, _client_models_home
     preferences = get_preferences()
-    client = EngineClient(python=resolve_engine_python(preferences), package_root=str(PACKAGE_ROOT), env=engine_environment(preferences))
+    environment = engine_environment(preferences)
+    client = current()
+    if client is not None and _client_models_home == environment.get("HF_HOME"):
+        return client
+    if client is not None:  # the Models Folder changed: a worker started before would look in the old one
+        stop(timeout=5.0)
+    client = EngineClient(python=resolve_engine_python(preferences), package_root=str(PACKAGE_ROOT), env=environment)
     try:
         client.launch()
     except WorkerError as error:
         raise EngineNotConfigured(str(error)) from None
-    _client = client
+    _client, _client_models_home = client, environment.get("HF_HOME")
     return client
 
 

@@ -20,7 +20,7 @@ from ..engine.worker import protocol
 from ..engine.worker.client import WorkerError
 from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
-from . import engine_session
+from . import engine_session, model_download, model_store
 from .conditioning import ConditioningError, ConditioningRender
 from .preferences import get_preferences
 from .take_files import TakeFolderError, read_take
@@ -159,6 +159,10 @@ class Generation:
             engine_session.resolve_engine_python()
         except engine_session.EngineNotConfigured as error:
             raise GenerationError(str(error)) from None
+        preferences = get_preferences(self.context)
+        model = self.request.model or self.scene.neural_previs.model or preferences.default_model
+        if model_download.needs_download(model, self.context):
+            raise GenerationError(model_store.not_downloaded_message(model, model_download.models_folder_of(preferences)))
         shot = _safe_name(self.scene.name)
         # No folder is made here: the bundle writer creates (and on failure removes) what it needs.
         shot_folder = _output_root(self.scene.neural_previs, self.request) / shot
@@ -254,7 +258,10 @@ class Generation:
             self._discard_bundle()
             self.progress = Progress("cancelled", 0.0, "Cancelled")
         elif isinstance(event, protocol.Error):
-            if event.kind == "worker":
+            if event.kind == "not_downloaded":  # the engine's line names command-line flags; an artist gets the button
+                folder = model_download.models_folder_of(get_preferences(self.context))
+                self._fail(model_store.not_downloaded_message(self._params.model, folder))
+            elif event.kind == "worker":
                 tail = engine_session.stderr_tail(self._client)
                 engine_session.forget(self._client)
                 self._fail(event.message + (f" ({tail})" if tail else ""))

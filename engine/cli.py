@@ -1,9 +1,14 @@
-"""Command line: ``python -m engine generate BUNDLE --out TAKE ...`` and ``python -m engine serve``.
+"""Command line: ``python -m engine generate BUNDLE --out TAKE ...``, ``python -m engine serve`` and
+``python -m engine download NAME_OR_REPO_ID [--models-dir DIR]``.
 
 ``generate`` writes progress to stdout as protocol JSON lines (the same ``progress``/``result``/
 ``error`` messages as the worker, with id ``"generate"``), or a readable progress bar when stdout is
 a terminal. Exit codes: 0 take complete, 1 failed (one-line reason on stderr), 2 bad command line,
 130 interrupted (Ctrl-C or SIGTERM). Nothing is written to the take's folder unless it is complete.
+
+``download`` reports ``download_progress`` lines and then ``downloaded`` or ``error`` (id ``"download"``),
+or a progress bar on a terminal; exit code 0 only when every file the model needs is on disk, 130 when
+interrupted (what arrived is kept, and the next run resumes it).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, Generate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
+DOWNLOAD_REQUEST_ID = "download"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none", help="GPU memory profile: none (fastest), model, group (least memory)")
     generate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: bfloat16 on CUDA, float32 on CPU)")
-    generate.add_argument("--download", action="store_true", help="allow downloading missing weights (offline otherwise)")
+    generate.add_argument("--download", action="store_true", help="download missing weights first, as `download` does (offline otherwise)")
     generate.add_argument("--motion-adapter", metavar="ID", help="animatediff-controlnet: motion adapter folder or repo id")
     generate.add_argument("--controlnet", metavar="ID", help="animatediff-controlnet: depth ControlNet folder or repo id")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
+
+    download = commands.add_parser(
+        "download", help="download a model's weights from the Hugging Face Hub (only what the pipeline loads; resumable)"
+    )
+    download.add_argument("model", metavar="NAME_OR_REPO_ID", help="wan-vace-1.3b, wan-vace-14b, animatediff-controlnet, or a repo id (org/name)")
+    download.add_argument("--models-dir", metavar="DIR",
+                          help="a Hugging Face home: weights go to DIR/hub (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
 
     from .batch import cli as batch_cli
 
@@ -93,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         from .worker.serve import serve
 
         return serve(sys.stdin, protocol_out)
+    if args.command == "download":
+        return _download(args, protocol_out)
     return _generate(args, protocol_out)
 
 
@@ -153,3 +168,68 @@ def _generate(args: argparse.Namespace, out) -> int:
         )
         out.write(result.to_json() + "\n")
     return EXIT_OK
+
+
+def _download(args: argparse.Namespace, out) -> int:
+    import signal
+    import time
+    from pathlib import Path
+
+    from .errors import EngineError
+    from .models.catalog import KNOWN_MODELS
+    from .models.locations import engine_cache_dir, hub_cache_dir
+    from .progress_bar import DownloadBar
+    from .worker import protocol
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    bar = DownloadBar(out) if out.isatty() else None
+    hub_cache = Path(args.models_dir).expanduser() / "hub" if args.models_dir else hub_cache_dir()
+    started = time.monotonic()
+
+    def report(progress) -> None:
+        if bar is not None:
+            bar.update(progress)
+            return
+        out.write(protocol.DownloadProgress(id=DOWNLOAD_REQUEST_ID, **vars(progress)).to_json() + "\n")
+
+    def done(paths: list[Path], total: int) -> int:
+        if bar is not None:
+            bar.finish()
+            print(f"{args.model} is complete: {paths[0] if paths else ''}", file=out)
+        else:
+            message = protocol.Downloaded(id=DOWNLOAD_REQUEST_ID, model=args.model, paths=[str(p) for p in paths],
+                                          total=total, seconds=round(time.monotonic() - started, 3))
+            out.write(message.to_json() + "\n")
+        return EXIT_OK
+
+    try:
+        known = KNOWN_MODELS.get(args.model)
+        if known is not None and not known.repos:  # built on this machine, nothing to fetch
+            from .models.weights import resolve_model
+
+            return done([resolve_model(args.model).path], 0)
+        from .models.download import download_model
+
+        last = {}
+        paths = download_model(args.model, hub_cache, lambda progress: (last.update(total=progress.total), report(progress)))
+        return done(paths, last.get("total", 0))
+    except EngineError as error:
+        if bar is not None:
+            bar.finish()
+        else:
+            extra = dict(getattr(error, "details", {}))
+            out.write(protocol.Error(id=DOWNLOAD_REQUEST_ID, message=error.message, kind=error.kind, extra=extra).to_json() + "\n")
+        print(f"error: {error.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.finish()
+        print("interrupted: what arrived is kept; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: full traceback on stderr, one line for the user
+        traceback.print_exc(file=sys.stderr)
+        message = f"internal error ({type(error).__name__}: {error}); see the traceback above"
+        if bar is None:
+            out.write(protocol.Error(id=DOWNLOAD_REQUEST_ID, message=" ".join(message.split()), kind="internal").to_json() + "\n")
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILED

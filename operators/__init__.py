@@ -1,8 +1,8 @@
 """Blender operators of Neural Previs (`NEURAL_PREVIS_OT_name` is `bpy.ops.neural_previs.name`)."""
 
-from . import engine, generate, import_take, render_conditioning
+from . import engine, generate, import_take, models, render_conditioning
 
-_MODULES = (render_conditioning, import_take, generate, engine)
+_MODULES = (render_conditioning, import_take, generate, engine, models)
 
 
 def register():

@@ -3,6 +3,7 @@
 import os
 
 from ..addon import engine_session
+from .models import draw_models
 
 
 def draw_preferences(preferences, context):
@@ -22,9 +23,4 @@ def draw_preferences(preferences, context):
     row.operator("neural_previs.engine_start", icon="PLAY")
     row.operator("neural_previs.engine_stop", icon="PAUSE")
     box.label(text=f"Status: {state.engine_status}")
-    box = layout.box()
-    box.label(text="Models", icon="FILE_FOLDER")
-    box.prop(preferences, "models_directory")
-    box.prop(preferences, "default_model")
-    box.prop(preferences, "device")
-    box.prop(preferences, "offload")
+    draw_models(preferences, context, layout)

@@ -45,6 +45,9 @@ class BackendSpec:
     """``model_index.json`` ``_class_name`` values this backend loads."""
     synthetic: bool = False
     """True for ``tiny-random``: random weights, output is noise."""
+    unused_components: tuple[str, ...] = ()
+    """Components ``model_index.json`` may name that this backend never loads, so a download skips them
+    (Stable Diffusion 1.5's ``safety_checker``: 1.2 GB the AnimateDiff pipeline has no slot for)."""
     weights_builder: str | None = None
     """Module (relative to this package) that builds this backend's weights locally instead of
     downloading them: it provides ``ensure_built(cache_root) -> Path`` and ``built_folder(cache_root)
@@ -98,6 +101,7 @@ BACKENDS: dict[str, BackendSpec] = {
             default_steps=25,
             default_guidance=7.5,
             pipeline_classes=("StableDiffusionPipeline",),
+            unused_components=("safety_checker",),
         ),
         BackendSpec(
             name="tiny-random",

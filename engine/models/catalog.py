@@ -2,15 +2,36 @@
 
 A name stands for a backend and the Hugging Face repositories its weights come from (the first is
 the pipeline; AnimateDiff combines three). A backend with a ``weights_builder`` (``tiny-random``)
-has no repositories: its weights are built on this machine.
+has no repositories: its weights are built on this machine. A model added later needs only an entry
+here: the preferences, ``hello``, ``python -m engine download`` and the Download button take it from
+this table.
+
+Where the numbers come from:
+- ``gpu_memory_gb``: what ``benchmarks/memory.py`` counts at 832x480x81 (live tensors of the real
+  modules on PyTorch's meta device; docs/speed.md, "Memory, counted without a GPU"), per
+  ``--offload`` profile. ``none`` is the profile as the engine runs it on a card too small for every
+  weight (the text encoder kept in host memory and lent to the GPU per new prompt). The count is a
+  floor: on the H200 the allocator held 1.3 GB more (run 3), plus ~0.5 GB of CUDA context, which is
+  what ``card_gb`` adds before rounding up to a card size.
+- ``download_gb``: the files ``python -m engine download`` fetches (``repo_files.needed_files``), as
+  listed on the Hub for the same diffusers conversion (the 14B: 81.2 GB with its 69.4 GB float32
+  transformer; the Wan text encoder 11.4 GB, VAE 0.5 GB) or, where no listing was at hand, the
+  counted weights stored in float32 (VACE-1.3B's transformer: 2 x 4.3 GB). The exact total is read
+  from the Hub when a download starts and shown in its progress.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
 ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
+
+#: GPU sizes people buy, in GB: ``card_gb`` rounds up to one of them.
+CARD_SIZES_GB = (8, 12, 16, 24, 32, 48, 80, 96, 141)
+#: What a real GPU holds above ``benchmarks/memory.py``'s count: allocator (1.3 GB on the H200) and CUDA context.
+ALLOCATOR_MARGIN_GB = 1.8
 
 
 @dataclass(frozen=True)
@@ -22,19 +43,66 @@ class KnownModel:
     """The pipeline's Hugging Face repository; ``None`` for models built locally."""
     extra_repos: tuple[str, ...] = ()
     """Further repositories the backend combines with it (AnimateDiff's motion adapter and ControlNet)."""
+    title: str = ""
+    """Name shown to people, e.g. ``Wan2.1 VACE 1.3B``."""
+    description: str = ""
+    licence: str = ""
+    """The weights' licence (SPDX id where there is one); read the model card before commercial use."""
+    download_gb: float = 0.0
+    """About how much ``download`` fetches (see the module docstring); 0 for models built locally."""
+    gpu_memory_gb: dict = field(default_factory=dict)
+    """GPU memory counted by ``benchmarks/memory.py`` per ``--offload`` profile (``group``, ``none``);
+    empty where it has not been counted."""
 
     @property
     def repos(self) -> tuple[str, ...]:
         return ((self.repo_id,) if self.repo_id else ()) + self.extra_repos
 
+    def describe(self) -> dict:
+        """The JSON-friendly summary ``hello`` and the preferences show (without what is on disk)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "repo_id": self.repo_id,
+            "repos": list(self.repos),
+            "title": self.title or self.name,
+            "description": self.description,
+            "licence": self.licence,
+            "download_gb": self.download_gb,
+            "gpu_memory_gb": dict(self.gpu_memory_gb),
+            "gpu_card_gb": {profile: card_gb(counted) for profile, counted in self.gpu_memory_gb.items()},
+        }
+
+
+def card_gb(counted_gb: float) -> int:
+    """The smallest common GPU size that holds ``counted_gb`` of live tensors plus the allocator's margin."""
+    needed = counted_gb + ALLOCATOR_MARGIN_GB
+    return next((size for size in CARD_SIZES_GB if size >= needed), math.ceil(needed))
+
 
 KNOWN_MODELS: dict[str, KnownModel] = {
     model.name: model
     for model in (
-        KnownModel("tiny-random", "tiny-random", None),
-        KnownModel("wan-vace-1.3b", "wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers"),
-        KnownModel("wan-vace-14b", "wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers"),
-        KnownModel("animatediff-controlnet", "animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5",
-                   (ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET)),
+        KnownModel(
+            "tiny-random", "tiny-random", None, title="Tiny random (test)",
+            description="Random weights built on this machine: its frames are noise. For tests and demos only.",
+            licence="Apache-2.0",
+        ),
+        KnownModel(
+            "wan-vace-1.3b", "wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", title="Wan2.1 VACE 1.3B",
+            description="Depth-controlled video at up to 832x480, restyle or selective; the one to start with.",
+            licence="Apache-2.0", download_gb=20.5, gpu_memory_gb={"group": 5.3, "none": 18.2},
+        ),
+        KnownModel(
+            "wan-vace-14b", "wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers", title="Wan2.1 VACE 14B",
+            description="The large Wan VACE: better pictures, ten times the weights; a data-centre GPU for speed.",
+            licence="Apache-2.0", download_gb=81.3, gpu_memory_gb={"group": 9.4, "none": 48.6},
+        ),
+        KnownModel(
+            "animatediff-controlnet", "animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            (ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET), title="AnimateDiff + depth ControlNet (SD 1.5)",
+            description="Stable Diffusion 1.5 with a motion adapter and a depth ControlNet, 512x512, restyle only.",
+            licence="CreativeML-OpenRAIL-M", download_gb=7.6,
+        ),
     )
 }

@@ -16,17 +16,15 @@ def engine_cache_dir() -> Path:
     return Path(root)
 
 
+def models_home() -> Path:
+    """The Hugging Face home (``HF_HOME``, default ``~/.cache/huggingface``): the add-on's Models Folder.
+    Diffusers folders put directly inside it are offered as models too (``installed.local_folders``)."""
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home).expanduser()
+
+
 def hub_cache_dir() -> Path:
     """The Hugging Face hub cache, read from the environment at call time (``HF_HUB_CACHE``, ``HF_HOME``)."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def in_hub_cache(repo_id: str) -> bool:
-    """Whether a snapshot of ``repo_id`` is in the hub cache (a folder check, no hashing)."""
-    snapshots = hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
-    return snapshots.is_dir() and any(
-        (s / "model_index.json").is_file() or (s / "config.json").is_file() for s in snapshots.iterdir()
-    )
+    return models_home() / "hub"

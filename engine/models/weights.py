@@ -2,11 +2,13 @@
 
 Rules (the engine runs on artists' machines and farms):
 - offline unless ``download`` is set: a missing model is one line saying what to download and where;
+- a snapshot in the hub cache is used only when it is complete (``installed.repo_state``): an
+  interrupted download is reported as such, never loaded;
 - safetensors only (pickled ``.bin``/``.pt`` weights can run code when loaded) — checked here, and
   ``use_safetensors=True`` is passed to every ``from_pretrained``;
 - never ``trust_remote_code``; ``model_index.json`` must name a pipeline class the backend knows and
   only ``diffusers``/``transformers`` components, so no code from the model folder is ever imported;
-- a download fetches configs, tokenizers and safetensors only.
+- a download fetches only the configs, tokenizers and safetensors the pipeline loads (``engine.models.download``).
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backends import BACKENDS, get_spec, weights_builder
 from ..errors import ModelError
 from .catalog import ANIMATEDIFF_DEPTH_CONTROLNET, ANIMATEDIFF_MOTION_ADAPTER, KNOWN_MODELS
-from .locations import engine_cache_dir, hub_cache_dir, in_hub_cache
+from .installed import is_repo_id, models_on_disk, repo_state
+from .locations import engine_cache_dir, hub_cache_dir, models_home
 
-#: What a download fetches: configs, tokenizers, safetensors. Never pickles, never code.
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*tokenizer*", "*.tiktoken", "*merges*", "*vocab*"]
 _UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ALLOWED_LIBRARIES = {"diffusers", "transformers", None}
+
+
+class NotDownloaded(ModelError):
+    """The weights are not (completely) in the hub cache; the add-on words it for artists."""
+
+    kind = "not_downloaded"
 
 
 @dataclass(frozen=True)
@@ -65,18 +70,9 @@ class ResolvedModel:
 
 
 def known_models() -> list[dict]:
-    """The models the engine knows by name, and whether their weights are already on this machine
-    (a folder check, no hashing), so a UI can offer only what will run offline."""
-    models = []
-    for model in KNOWN_MODELS.values():
-        builder = weights_builder(get_spec(model.backend))
-        entry = {"name": model.name, "backend": model.backend, "repo_id": model.repo_id}
-        if builder is not None:  # built on first use: always available
-            entry.update(available=True, built=builder.built_folder(engine_cache_dir()).is_dir())
-        else:
-            entry["available"] = all(map(in_hub_cache, model.repos))
-        models.append(entry)
-    return models
+    """The models the engine knows by name, whether their weights are complete on this machine and
+    where (file checks, no hashing), then the diffusers folders in the Models Folder: ``hello.models``."""
+    return models_on_disk(hub_cache_dir(), engine_cache_dir(), models_home())
 
 
 def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
@@ -98,7 +94,7 @@ def resolve_model(model: str, download: bool = False, motion_adapter: str | None
             ("motion_adapter", motion_adapter or ANIMATEDIFF_MOTION_ADAPTER),
             ("controlnet", controlnet or ANIMATEDIFF_DEPTH_CONTROLNET),
         ):
-            extra_path, extra_repo, extra_revision = _locate(source, source, download)
+            extra_path, extra_repo, extra_revision = _locate(source, model, download)
             _check_safe_weights(extra_path, source)
             extras[key] = ResolvedModel(
                 name=source, backend=backend, path=extra_path, repo_id=extra_repo, revision=extra_revision,
@@ -111,40 +107,31 @@ def resolve_model(model: str, download: bool = False, motion_adapter: str | None
 
 
 def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, str | None]:
-    """A local folder, or a repo id looked up in (or, if allowed, downloaded to) the HF cache."""
+    """A local folder, or a repo id found complete in (or, if allowed, downloaded to) the HF cache."""
     local = Path(source).expanduser()
     if local.is_dir():
         return local.resolve(), None, None
     if source.startswith((".", "/", "~")) or "\\" in source:
         raise ModelError(f"model folder {source} does not exist")
-    if not _REPO_ID.match(source):
+    if not is_repo_id(source):
         known = ", ".join(KNOWN_MODELS)
         raise ModelError(f"unknown model {shown!r}: not a folder, a Hugging Face repo id or a known name ({known})")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
     cache = hub_cache_dir()
-    try:
-        folder = snapshot_download(source, cache_dir=str(cache), local_files_only=True, allow_patterns=DOWNLOAD_PATTERNS)
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+    state = repo_state(cache, source)
+    if not state.complete:
         if not download:
-            raise ModelError(
-                f"weights for {shown} are not downloaded: run again with --download to fetch {source} "
-                f"into {cache}, or download it there with `hf download {source}`, or pass --model /path/to/folder"
-            ) from None
-        folder = _download(source, cache, shown)
-    folder = Path(folder)
-    return folder, source, folder.name
+            partly = " only partly" if state.snapshot is not None or state.partial_bytes else ""
+            raise NotDownloaded(
+                f"weights for {shown} are{partly} downloaded: run `python -m engine download {shown}` (it fetches {source} "
+                f"into {cache} and resumes an interrupted download), or run again with --download, or pass --model /path/to/folder"
+            )
+        from .download import download_model
 
-
-def _download(source: str, cache: Path, shown: str) -> str:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(source, cache_dir=str(cache), allow_patterns=DOWNLOAD_PATTERNS)
-    except Exception as error:  # network, authentication, unknown repo
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"could not download {source} for {shown} into {cache}: {first}") from None
+        download_model(source, cache, lambda progress: None)
+        state = repo_state(cache, source)
+        if not state.complete:
+            raise ModelError(f"{source} is still incomplete after downloading ({state.missing[0]} missing)")
+    return state.snapshot, source, state.revision
 
 
 def _backend_of(path: Path, shown: str) -> str:

@@ -10,6 +10,9 @@ The full contract, with examples, is in docs/engine.md; in short:
     worker -> client   progress {id, phase, step, total, eta, ...}   any number, in order
     worker -> client   result {id, take} | cancelled {id} | error {id, message}   exactly one per generate
 
+``python -m engine download`` speaks the same language on its stdout (id ``"download"``):
+``download_progress`` any number of times, then ``downloaded`` or ``error``.
+
 Field names are the JSON keys. Unknown keys in incoming messages are ignored (forward compatible);
 a missing required key or an unknown ``type`` is a ``ProtocolError``.
 """
@@ -105,8 +108,11 @@ class Hello(Message):
     pid: int
     """Process id of the worker (for a client that wants to kill it)."""
     models: list = field(default_factory=list)
-    """The models known by name: ``name``, ``backend``, ``repo_id``, ``available`` (weights on this
-    machine, or built on first use for tiny-random). Folders and other repo ids work too."""
+    """The models known by name, then the diffusers folders found in the Models Folder: ``name``,
+    ``backend``, ``repo_id``, ``title``, ``description``, ``licence``, ``download_gb``, ``gpu_memory_gb``,
+    ``installed`` (complete on disk), ``available`` (runs offline), ``where`` (its folder), ``partial_bytes``
+    (an interrupted download to resume), ``local`` for folders (see ``engine.models.installed``).
+    Other folders and repo ids work too."""
 
 
 @dataclass
@@ -160,12 +166,56 @@ class Error(Message):
     """The request's id, or ``None`` for a line that could not be parsed."""
     message: str
     kind: str = "engine"
-    """Category: ``bundle``, ``params``, ``model``, ``take``, ``out_of_memory``, ``protocol``,
-    ``worker`` (the worker died) or ``internal`` (a bug)."""
+    """Category: ``bundle``, ``params``, ``model``, ``not_downloaded``, ``download``, ``take``,
+    ``out_of_memory``, ``protocol``, ``worker`` (the worker died) or ``internal`` (a bug)."""
+    extra: dict = field(default_factory=dict)
+    """Details for a client that words its own message, flattened into the JSON object: a ``download``
+    error's ``reason`` (``not_found``, ``gated``, ``missing_file``, ``disk_space``, ``read_only``,
+    ``network``, ``offline``, ...) and what it concerns (``repo``, ``file``, ``folder``, ``needed``, ``free``)."""
+
+
+# ----------------------------------------------------------------------------------- downloads
+
+
+@dataclass
+class DownloadProgress(Message):
+    """Where a model download is (``python -m engine download``)."""
+
+    type: ClassVar[str] = "download_progress"
+    id: str
+    model: str
+    repo: str
+    """The repository being fetched (AnimateDiff's model has three)."""
+    file: str
+    """The file being fetched, as named in its repository; empty when done."""
+    done: int
+    """Bytes of everything the model needs that are on disk, resumed parts included."""
+    total: int
+    speed: Optional[float] = None
+    """Bytes per second over the last seconds; ``None`` until measured."""
+    eta: Optional[float] = None
+    """Seconds left at that speed; ``None`` until measured."""
+    files_done: int = 0
+    files_total: int = 0
+
+
+@dataclass
+class Downloaded(Message):
+    """The model is complete on disk and loads offline from now on."""
+
+    type: ClassVar[str] = "downloaded"
+    id: str
+    model: str
+    paths: list = field(default_factory=list)
+    """The snapshot folder of each repository, the pipeline's first."""
+    total: int = 0
+    """Bytes the model occupies."""
+    seconds: float = 0.0
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.type: cls for cls in (Generate, Cancel, Shutdown, Hello, Progress, Result, Cancelled, Error)
+    cls.type: cls
+    for cls in (Generate, Cancel, Shutdown, Hello, Progress, Result, Cancelled, Error, DownloadProgress, Downloaded)
 }
 
 

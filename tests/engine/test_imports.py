@@ -11,7 +11,9 @@ def test_pure_modules_do_not_import_torch_or_bpy():
         "import sys\n"
         "import engine, engine.worker.protocol, engine.worker.client, engine.formats.bundle, engine.formats.params\n"
         "import engine.formats.shotlist, engine.generation.snapping, engine.backends, engine.models.catalog, engine.models.weights\n"
-        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'bpy', 'OpenEXR', 'PIL') if m in sys.modules)\n"
+        "import engine.models.repo_files, engine.models.installed, engine.models.locations, engine.progress_bar\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'bpy', 'OpenEXR', 'PIL', 'huggingface_hub')\n"
+        "               if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)

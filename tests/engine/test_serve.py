@@ -37,7 +37,10 @@ def test_hello_progress_result_warm_second_request_and_shutdown(client, tmp_path
     assert backends["tiny-random"]["synthetic"] is True
     models = {m["name"]: m for m in hello.models}
     assert models["tiny-random"]["available"] and models["tiny-random"]["built"]
-    assert models["wan-vace-1.3b"] == {"name": "wan-vace-1.3b", "backend": "wan-vace", "repo_id": "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "available": False}
+    wan = models["wan-vace-1.3b"]
+    assert (wan["backend"], wan["repo_id"], wan["available"], wan["installed"], wan["where"]) == (
+        "wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", False, False, None)
+    assert wan["licence"] == "Apache-2.0" and wan["gpu_memory_gb"] == {"group": 5.3, "none": 18.2} and wan["download_gb"] > 0
 
     bundle = make_bundle(tmp_path / "bundle", frames=list(range(1001, 1012)))
     first_id, events = run_request(client, bundle, tmp_path / "take1", TINY)
