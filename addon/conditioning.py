@@ -17,7 +17,7 @@ from . import camera_math, rig_pose
 from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
-from .pose_keypoints import PoseMapError, keypoints_json
+from .pose_keypoints import PoseMapError
 from .scene_geometry import candidate_owners, collect_frame_geometry
 
 
@@ -174,7 +174,7 @@ class ConditioningRender:
             self.characters, depsgraph, K, world_to_cam, depth, ids, self.owner_ids, geometry,
             lambda subset: self._rasterizer.render(subset, self.owner_ids, K, world_to_cam, near, far)[0],
         )
-        record["skeletons"] = [{"object": c.name, "keypoints": keypoints_json(k)} for c, k in zip(self.characters, skeletons)]
+        record["skeletons"] = rig_pose.skeleton_records(self.characters, skeletons, self.owner_ids)
         if self.characters:
             record["pose"] = self._writer.add_pose(frame, skeletons, *render_size(scene.render))
         self._frame_records.append(record)

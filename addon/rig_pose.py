@@ -122,3 +122,11 @@ def frame_skeletons(characters, depsgraph, K, world_to_cam, depth, ids, owner_id
         visible = pose_keypoints.visibility(uv, z, depth, ids, own_ids, lambda: render_depth(_without(geometry, character.own)))
         skeletons[index] = pose_keypoints.skeleton_keypoints(uv, visible)
     return skeletons
+
+
+def skeleton_records(characters, skeletons: np.ndarray, owner_ids: dict) -> list[dict]:
+    """shot.json's per-frame "skeletons": the armature, the mask ids of its own geometry, its keypoints."""
+    return [
+        {"object": c.name, "ids": sorted(owner_ids[name] for name in c.own), "keypoints": pose_keypoints.keypoints_json(k)}
+        for c, k in zip(characters, skeletons)
+    ]

@@ -63,6 +63,8 @@ KEYPOINTS = (
 class Skeleton:
     object: str
     """Name of the armature object the skeleton is read from."""
+    ids: tuple
+    """Mask ids of the character's own geometry (what its armature deforms or carries); empty if none."""
     keypoints: tuple
     """18 ``(u, v, visible)`` in bundle pixels (OpenCV, pixel centres at +0.5), OpenPose order; ``u`` and
     ``v`` are NaN where the rig has no such point or it is behind the camera (then ``visible`` is False)."""
@@ -189,7 +191,7 @@ def read_bundle(path: str | Path) -> Bundle:
 
     objects = _objects(shot.get("objects"))
     frames = _frames(shot.get("frames"), root)
-    _check_keypoints_in_frame(frames, width, height)
+    _check_skeletons(frames, width, height, {o.id for o in objects})
     return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames)
 
 
@@ -373,7 +375,10 @@ def _pose_fields(item: dict, root: Path, where: str, number: int) -> tuple:
             if entry["object"] in names:
                 raise BundleError(f"shot.json: {label} repeats the object {entry['object']!r}")
             names.add(entry["object"])
-            skeletons.append(Skeleton(entry["object"], _keypoints(entry.get("keypoints"), label)))
+            ids = entry.get("ids", [])
+            if not isinstance(ids, list) or not all(type(i) is int and 1 <= i <= 65535 for i in ids):
+                raise BundleError(f"shot.json: {label}.ids must be a list of object ids")
+            skeletons.append(Skeleton(entry["object"], tuple(ids), _keypoints(entry.get("keypoints"), label)))
         skeletons = tuple(skeletons)
     pose = item.get("pose")
     if pose is not None:
@@ -404,10 +409,13 @@ def _keypoints(raw, label: str) -> tuple:
     return tuple(points)
 
 
-def _check_keypoints_in_frame(frames, width: int, height: int) -> None:
-    """A visible keypoint lies inside the image."""
+def _check_skeletons(frames, width: int, height: int, object_ids: set) -> None:
+    """A skeleton's ids are objects of the bundle; a visible keypoint lies inside the image."""
     for frame in frames:
         for skeleton in frame.skeletons or ():
+            stray = sorted(set(skeleton.ids) - object_ids)
+            if stray:
+                raise BundleError(f"shot.json: frame {frame.frame}: {skeleton.object}'s ids {stray} are not in objects")
             for index, (u, v, visible) in enumerate(skeleton.keypoints):
                 if visible and not (0 <= u < width and 0 <= v < height):
                     raise BundleError(

@@ -246,6 +246,8 @@ def test_points_behind_a_wall_are_hidden_and_the_character_never_hides_itself(em
         pixel = lambda key: ids[int(skeleton[key][1]), int(skeleton[key][0])]  # noqa: E731
         assert pixel("r_knee") == owner_ids["Shield"] and pixel("l_knee") == owner_ids["Wall"]
         assert pixel("r_shoulder") == owner_ids["Body"]
+        (entry,) = record["skeletons"]
+        assert entry["ids"] == sorted([owner_ids["Body"], owner_ids["Shield"]])
         assert all(skeleton[k][2] for k in ("nose", "neck", "r_eye", "l_eye", "r_ear", "l_ear"))
         # Independently: a ray from the camera to each point through everything but the character's own meshes.
         triangles, _ = oracle.world_triangles(oracle.evaluated_depsgraph(), others)

@@ -13,7 +13,7 @@ def skeleton(name="Hero", visible=True):
     points = [[10.0 + i, 5.0 + i / 2, visible] for i in range(18)]
     points[4] = [None, None, False]  # a rig without that point
     points[7] = [47.5, 31.25, False]  # outside the frame
-    return {"object": name, "keypoints": points}
+    return {"object": name, "ids": [1], "keypoints": points}
 
 
 def posed_bundle(tmp_path, frames=(1001, 1002)):
@@ -41,6 +41,7 @@ def test_reads_skeletons_and_pose_images(tmp_path):
     bundle_format.validate_pixels(loaded)
     frame = loaded.frames[0]
     assert [s.object for s in frame.skeletons] == ["Hero", "Villain"]
+    assert frame.skeletons[0].ids == (1,)
     hero = frame.skeletons[0].array()
     assert hero.shape == (18, 3)
     assert hero[0].tolist() == [10.0, 5.0, 1.0]
@@ -71,6 +72,8 @@ def test_pose_images_count_in_the_bundle_hash(tmp_path):
         (lambda f: f.update(skeletons={"Hero": []}), "skeletons must be a list"),
         (lambda f: f["skeletons"].append(skeleton("Hero")), "repeats the object 'Hero'"),
         (lambda f: f["skeletons"][0].update(object=""), "non-empty 'object'"),
+        (lambda f: f["skeletons"][0].update(ids=[1, "2"]), "ids must be a list of object ids"),
+        (lambda f: f["skeletons"][0].update(ids=[3]), "Hero's ids [3] are not in objects"),
         (lambda f: f["skeletons"][0]["keypoints"].pop(), "must list 18"),
         (lambda f: f["skeletons"][0]["keypoints"].__setitem__(3, [1.0, 2.0, 1]), "keypoints[3] (r_elbow)"),
         (lambda f: f["skeletons"][0]["keypoints"].__setitem__(4, [None, None, True]), "visible but has no position"),
