@@ -42,6 +42,7 @@ COLOURS = [
 ]
 KEYPOINT_COUNT = 18
 
+_DIMMED = (np.arange(256, dtype=np.uint8) * 0.6).astype(np.uint8)
 _XY_SHIFT = 16
 _XY_ONE = 1 << _XY_SHIFT
 
@@ -66,9 +67,10 @@ def render_pose_image(keypoints: np.ndarray, width: int, height: int, checkpoint
     `keypoints`: (persons, 18, 3) of (u, v, visible) in frame pixels (pixel centres at +0.5); u and v of
     invisible points are ignored (they may be NaN). `checkpoint`, if given, is called between primitives.
     """
-    canvas_w, canvas_h = canvas_size(width, height)
-    canvas = draw_canvas(keypoints, width, height, checkpoint)
-    return resize_canvas(canvas[..., ::-1], width, height) if (canvas_w, canvas_h) != (width, height) else canvas[..., ::-1].copy()
+    canvas, box = _draw(keypoints, width, height, checkpoint)
+    if canvas.shape[:2] != (height, width):
+        canvas = resize_canvas(canvas, width, height, box)  # per channel, so it commutes with the channel flip
+    return np.ascontiguousarray(canvas[..., ::-1])
 
 
 def canvas_points(keypoints: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,9 +88,20 @@ def canvas_points(keypoints: np.ndarray, width: int, height: int) -> tuple[np.nd
 
 def draw_canvas(keypoints: np.ndarray, width: int, height: int, checkpoint=None) -> np.ndarray:
     """The annotator's canvas (H', W', 3) uint8 before the channel flip and resize (steps 1-4 above)."""
+    return _draw(keypoints, width, height, checkpoint)[0]
+
+
+def _draw(keypoints, width, height, checkpoint):
+    """The canvas and the box (row0, row1, col0, col1) outside which it is certainly black."""
     canvas_w, canvas_h = canvas_size(width, height)
     points, visible = canvas_points(keypoints, width, height)
     canvas = np.zeros((canvas_h, canvas_w, 3), dtype=np.uint8)
+    box = [canvas_h, -1, canvas_w, -1]
+
+    def grow(xs, ys):
+        box[0], box[1] = min(box[0], max(min(ys), 0)), max(box[1], min(max(ys), canvas_h - 1))
+        box[2], box[3] = min(box[2], max(min(xs), 0)), max(box[3], min(max(xs), canvas_w - 1))
+
     W, H = float(canvas_w), float(canvas_h)
     for limb in range(DRAWN_LIMBS):
         a, b = LIMBS[limb][0] - 1, LIMBS[limb][1] - 1
@@ -102,16 +115,21 @@ def draw_canvas(keypoints: np.ndarray, width: int, height: int, checkpoint=None)
             angle = math.degrees(math.atan2(X[0] - X[1], Y[0] - Y[1]))
             polygon = ellipse_polygon((int(mY), int(mX)), (int(length / 2), STICK_WIDTH), int(angle))
             fill_convex_polygon(canvas, polygon, COLOURS[limb])
+            grow([p[0] for p in polygon], [p[1] for p in polygon])
             if checkpoint is not None:
                 checkpoint()
-    canvas = (canvas * 0.6).astype(np.uint8)
+    if box[1] >= box[0]:  # (canvas * 0.6).astype(uint8): a table of the same 256 products, where limbs are
+        region = canvas[box[0] : box[1] + 1, box[2] : box[3] + 1]
+        region[...] = _DIMMED[region]
     for joint in range(KEYPOINT_COUNT):
         for person in range(points.shape[0]):
             if not visible[person, joint]:
                 continue
             x, y = points[person, joint]
-            fill_circle(canvas, (int(int(x * W)), int(int(y * H))), JOINT_RADIUS, COLOURS[joint])
-    return canvas
+            centre = (int(x * W), int(y * H))
+            fill_circle(canvas, centre, JOINT_RADIUS, COLOURS[joint])
+            grow([centre[0] - JOINT_RADIUS, centre[0] + JOINT_RADIUS], [centre[1] - JOINT_RADIUS, centre[1] + JOINT_RADIUS])
+    return canvas, (tuple(box) if box[1] >= box[0] and box[3] >= box[2] else None)
 
 
 # ------------------------------------------------------------------ OpenCV's drawing rules, rebuilt
@@ -179,7 +197,12 @@ def _line(canvas: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], colour) 
     height, width = canvas.shape[:2]
     x1, y1 = p1
     x2, y2 = p2
-    if not (0 <= x1 < width and 0 <= x2 < width and 0 <= y1 < height and 0 <= y2 < height):
+    inside = 0 <= x1 < width and 0 <= x2 < width and 0 <= y1 < height and 0 <= y2 < height
+    if inside and abs(x2 - x1) <= 1 and abs(y2 - y1) <= 1:  # neighbours (most outline steps): both pixels, nothing between
+        canvas[y1, x1] = colour
+        canvas[y2, x2] = colour
+        return
+    if not inside:
         clipped = _clip_line(width, height, x1, y1, x2, y2)
         if clipped is None:
             return
@@ -295,23 +318,27 @@ def fill_circle(canvas: np.ndarray, center: tuple[int, int], radius: int, colour
 # ------------------------------------------------------------------ cv2.resize back to the frame size
 
 
-def resize_canvas(canvas: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_canvas(canvas: np.ndarray, width: int, height: int, box=None) -> np.ndarray:
     """The canvas resized to width x height as VACE does: area averaging to shrink, Lanczos-4 to grow.
 
     Separable, in float64, rounded half to even: OpenCV's own fixed-point and float32 arithmetic can
-    round a pixel one level the other way. Only the target pixels whose taps reach a drawn pixel are
-    computed (a skeleton covers a small part of the frame; the rest is black either way).
+    round a pixel one level the other way. Only the target pixels whose taps reach the drawn `box`
+    (row0, row1, col0, col1; found when not given) are computed: a skeleton covers a small part of the
+    frame, and the rest is black either way.
     """
     canvas_h, canvas_w = canvas.shape[:2]
     resized = np.zeros((height, width, canvas.shape[2]), dtype=np.uint8)
-    drawn = canvas.any(axis=2)
-    if not drawn.any():
+    if box is None:
+        drawn_rows = np.flatnonzero(canvas.reshape(canvas_h, -1).any(axis=1))
+        if drawn_rows.size:
+            drawn_cols = np.flatnonzero(canvas[drawn_rows[0] : drawn_rows[-1] + 1].any(axis=(0, 2)))
+            box = (drawn_rows[0], drawn_rows[-1], drawn_cols[0], drawn_cols[-1])
+    if box is None:
         return resized
+    r0, r1, c0, c1 = box
     taps = _lanczos4_taps if width * height > canvas_w * canvas_h else _area_taps
     rows, row_weights = taps(canvas_h, height)
     cols, col_weights = taps(canvas_w, width)
-    drawn_rows, drawn_cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
-    r0, r1, c0, c1 = drawn_rows[0], drawn_rows[-1], drawn_cols[0], drawn_cols[-1]
     target_rows = np.flatnonzero(((rows >= r0) & (rows <= r1) & (row_weights != 0)).any(axis=1))
     target_cols = np.flatnonzero(((cols >= c0) & (cols <= c1) & (col_weights != 0)).any(axis=1))
     rows, row_weights = rows[target_rows], row_weights[target_rows]
