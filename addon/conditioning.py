@@ -172,7 +172,7 @@ class ConditioningRender:
         record["world_to_camera"] = world_to_cam.tolist()
         skeletons = rig_pose.frame_skeletons(
             self.characters, depsgraph, K, world_to_cam, depth, ids, self.owner_ids, geometry,
-            lambda subset: self._rasterizer.render(subset, self.owner_ids, K, world_to_cam, near, far)[0],
+            lambda subset, region: self._rasterizer.render(subset, self.owner_ids, K, world_to_cam, near, far, region)[0],
         )
         record["skeletons"] = rig_pose.skeleton_records(self.characters, skeletons, self.owner_ids)
         if self.characters:

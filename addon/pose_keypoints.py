@@ -201,7 +201,8 @@ def visibility(uv, z, depth, ids, own_ids, depth_without_own, tolerance: float =
 
     Each point is tested at the pixel that contains it against the frame's depth and ids. Where the
     character's own surface is nearest there (joints sit inside the body), what lies behind it is not in
-    that raster: `depth_without_own()` renders the frame without the character's geometry, called only then.
+    that raster: `depth_without_own(rows, cols)` gives the depth at those pixels of the frame drawn without
+    the character's geometry, and is called only then.
     """
     height, width = depth.shape
     uv = np.asarray(uv, dtype=np.float64)
@@ -216,8 +217,8 @@ def visibility(uv, z, depth, ids, own_ids, depth_without_own, tolerance: float =
     nearest = depth[rows, cols].astype(np.float64)
     own_in_front = np.isin(ids[rows, cols], list(own_ids)) & (nearest < limit)
     if own_in_front.any():
-        others = depth_without_own()
-        nearest = np.where(own_in_front, others[rows, cols], nearest)
+        others = np.asarray(depth_without_own(rows[own_in_front], cols[own_in_front]), dtype=np.float64)
+        nearest[own_in_front] = others
     visible[index] = ~(nearest < limit)
     return visible
 

@@ -111,15 +111,20 @@ def _without(geometry: FrameGeometry, excluded: frozenset) -> FrameGeometry:
 def frame_skeletons(characters, depsgraph, K, world_to_cam, depth, ids, owner_ids, geometry: FrameGeometry, render_depth) -> np.ndarray:
     """(characters, 18, 3) keypoints (u, v, visible) of one frame, in the order of `characters`.
 
-    `render_depth(geometry)` rasterises a FrameGeometry with this frame's camera and returns its depth;
-    it is called for a character only when its own surface lies in front of one of its points.
+    `render_depth(geometry, region)` rasterises a FrameGeometry with this frame's camera, only the pixels of
+    `region` (col0, row0, col1, row1), and returns its depth; it is called for a character only when its own
+    surface lies in front of one of its points, over the box of those points' pixels.
     """
     skeletons = np.zeros((len(characters), len(KEYPOINTS), 3))
     for index, character in enumerate(characters):
         armature_eval = character.armature.evaluated_get(depsgraph)
         uv, z = pose_keypoints.project(_world_keypoints(character, armature_eval), K, world_to_cam)
         own_ids = {owner_ids[name] for name in character.own}
-        visible = pose_keypoints.visibility(uv, z, depth, ids, own_ids, lambda: render_depth(_without(geometry, character.own)))
+        def depth_without_own(rows, cols, own=character.own):
+            region = (int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()))
+            return render_depth(_without(geometry, own), region)[rows, cols]
+
+        visible = pose_keypoints.visibility(uv, z, depth, ids, own_ids, depth_without_own)
         skeletons[index] = pose_keypoints.skeleton_keypoints(uv, visible)
     return skeletons
 
