@@ -15,13 +15,15 @@ import uuid
 from pathlib import Path
 
 from .encoder_threads import FencedEncoders
-from .image_files import encode_exr_float, encode_png_gray16
+from .image_files import encode_exr_float, encode_png_gray16, encode_png_rgb8
+from .pose_drawing import render_pose_image
 
-SCHEMA = "neural_previs.bundle/1"
+SCHEMA = "neural_previs.bundle/1.1"
 SHOT_FILE = "shot.json"
 CAMERA_PATH_FILE = "camera.txt"
 DEPTH_FOLDER = "depth"
 MASK_FOLDER = "mask"
+POSE_FOLDER = "pose"
 
 
 class BundleLocationError(ValueError):
@@ -84,6 +86,13 @@ class BundleWriter:
         self.encoders.submit(self.staging / mask_path, encode_png_gray16, ids)
         return {"depth": depth_path, "mask": mask_path}
 
+    def add_pose(self, frame: int, skeletons, width: int, height: int) -> str:
+        """Queue a frame's pose image, drawn from (persons, 18, 3) keypoints on an encoder thread; returns its path."""
+        pose_path = f"{POSE_FOLDER}/{frame_file_stem(frame)}.png"
+        (self.staging / POSE_FOLDER).mkdir(exist_ok=True)
+        self.encoders.submit(self.staging / pose_path, functools.partial(_encode_pose, width=width, height=height), skeletons)
+        return pose_path
+
     def finish(self, shot: dict, camera_path_lines: list[str]) -> Path:
         """Wait for the images, write the metadata, and move the bundle into place (replacing an earlier bundle)."""
         try:
@@ -117,6 +126,10 @@ class BundleWriter:
         self.encoders.abort()
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_empty(self._created_parents)
+
+
+def _encode_pose(skeletons, width: int, height: int, checkpoint=None) -> bytes:
+    return encode_png_rgb8(render_pose_image(skeletons, width, height, checkpoint), checkpoint)
 
 
 def _make_parents(folder: Path) -> list[Path]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import camera_math
+from . import camera_math, rig_pose
 from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
+from .pose_keypoints import PoseMapError
 from .scene_geometry import candidate_owners, collect_frame_geometry
 
 
@@ -119,6 +120,10 @@ class ConditioningRender:
         if len(self.owners) > MAX_OBJECT_ID:
             raise ConditioningError(f"The scene has {len(self.owners)} renderable objects; object masks hold at most {MAX_OBJECT_ID}")
         self.owner_ids = {name: index + 1 for index, name in enumerate(self.owners)}
+        try:
+            self.characters = rig_pose.shot_characters(scene, self.owners)
+        except PoseMapError as error:
+            raise ConditioningError(str(error)) from None
 
         try:
             destination = check_destination(self.directory)
@@ -165,6 +170,13 @@ class ConditioningRender:
             raise ConditioningError(str(error)) from None
         record["K"] = K.tolist()
         record["world_to_camera"] = world_to_cam.tolist()
+        skeletons = rig_pose.frame_skeletons(
+            self.characters, depsgraph, K, world_to_cam, depth, ids, self.owner_ids, geometry,
+            lambda subset, region: self._rasterizer.render(subset, self.owner_ids, K, world_to_cam, near, far, region)[0],
+        )
+        record["skeletons"] = rig_pose.skeleton_records(self.characters, skeletons, self.owner_ids)
+        if self.characters:
+            record["pose"] = self._writer.add_pose(frame, skeletons, *render_size(scene.render))
         self._frame_records.append(record)
         self._Ks.append(K)
         self._world_to_cams.append(world_to_cam)

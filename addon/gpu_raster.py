@@ -124,8 +124,15 @@ class DepthIdRasterizer:
             self._offscreen.free()
             self._offscreen = None
 
-    def render(self, geometry: FrameGeometry, owner_ids: dict[str, int], K: np.ndarray, world_to_cam: np.ndarray, near: float, far: float) -> tuple[np.ndarray, np.ndarray]:
-        """Planar depth (H, W) float32 with +inf background, and ids (H, W) uint16 with 0 background; row 0 on top."""
+    def render(self, geometry: FrameGeometry, owner_ids: dict[str, int], K: np.ndarray, world_to_cam: np.ndarray, near: float, far: float, region=None) -> tuple[np.ndarray, np.ndarray]:
+        """Planar depth (H, W) float32 with +inf background, and ids (H, W) uint16 with 0 background; row 0 on top.
+
+        `region` (col0, row0, col1, row1, inclusive) draws and reads back only those pixels (a scissor: the
+        rest reads as background), for callers that need a few pixels of a frame.
+        """
+        col0, row0, col1, row1 = region if region is not None else (0, 0, self.width - 1, self.height - 1)
+        width, height = col1 - col0 + 1, row1 - row0 + 1
+        gl_y = self.height - 1 - row1  # GL counts rows from the bottom
         projection = opengl_projection(K, self.width, self.height, near, far)
         world_to_clip = projection @ world_to_cam
         batches = {}
@@ -139,6 +146,9 @@ class DepthIdRasterizer:
         shader = self._shader
         with self._offscreen.bind():
             framebuffer = gpu.state.active_framebuffer_get()
+            if region is not None:
+                gpu.state.scissor_test_set(True)
+                gpu.state.scissor_set(col0, gl_y, width, height)
             framebuffer.clear(color=(0.0, 0.0, 0.0, 0.0), depth=1.0)
             gpu.state.depth_test_set("LESS_EQUAL")
             gpu.state.depth_mask_set(True)
@@ -151,11 +161,16 @@ class DepthIdRasterizer:
                 shader.uniform_float("model_to_depth", (world_to_cam @ object_to_world)[2].tolist())
                 shader.uniform_float("object_id", float(owner_ids[owner_name]))
                 batches[key].draw(shader)
-            pixels = framebuffer.read_color(0, 0, self.width, self.height, 2, 0, "FLOAT")
+            pixels = framebuffer.read_color(col0, gl_y, width, height, 2, 0, "FLOAT")
             gpu.state.depth_test_set("NONE")
             gpu.state.depth_mask_set(False)
+            if region is not None:
+                gpu.state.scissor_test_set(False)
         # The Buffer's numpy view has reversed strides; 'K' order walks it in memory order (rows bottom-up).
-        depth_id = np.asarray(pixels).ravel(order="K").reshape(self.height, self.width, 2)[::-1]
+        depth_id = np.asarray(pixels).ravel(order="K").reshape(height, width, 2)[::-1]
+        if region is not None:
+            block, depth_id = depth_id, np.zeros((self.height, self.width, 2), dtype=np.float32)
+            depth_id[row0 : row1 + 1, col0 : col1 + 1] = block
         ids = depth_id[..., 1].astype(np.uint16)
         depth = depth_id[..., 0].copy()
         depth[ids == 0] = np.inf

@@ -1,4 +1,4 @@
-"""Writers for the bundle's image files: one-channel float32 OpenEXR and 16-bit greyscale PNG.
+"""Writers for the bundle's image files: one-channel float32 OpenEXR, 16-bit greyscale and 8-bit RGB PNG.
 
 Pure numpy + zlib, because Blender's Python has neither OpenEXR nor an image library and we must not
 install packages into it. Both follow the published file specifications; tests read the output back
@@ -121,6 +121,29 @@ def encode_png_gray16(image: np.ndarray, checkpoint=None) -> bytes:
     filtered[:, 0] = 2
     filtered[:, 1:] = up
     ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", ihdr),
+            _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 1)),
+            _png_chunk(b"IEND", b""),
+        ]
+    )
+
+
+def encode_png_rgb8(image: np.ndarray, checkpoint=None) -> bytes:
+    """An 8-bit RGB PNG (no interlace, filter 'Up' on every row) of a (H, W, 3) uint8 image, as bytes."""
+    pixels = np.asarray(image)
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.size == 0 or pixels.dtype != np.uint8:
+        raise ValueError(f"expected a non-empty (H, W, 3) uint8 image, got {pixels.dtype} {pixels.shape}")
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, width * 3)
+    up = rows.copy()
+    up[1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps modulo 256, as PNG filtering does
+    filtered = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    filtered[:, 0] = 2
+    filtered[:, 1:] = up
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"".join(
         [
             b"\x89PNG\r\n\x1a\n",

@@ -1,4 +1,4 @@
-"""A previs blockout built from nothing: a room, box furniture, a proxy character walking, a dolly camera.
+"""A previs blockout built from nothing: a room, box furniture, a rigged proxy character walking, a dolly camera.
 
 Used by `make demo` and by the conditioning benchmark; `detail` scales the face count
 (detail=1 is about 20k faces, the benchmark's size).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import bpy
-from mathutils import Vector
+from mathutils import Matrix, Vector
 
 
 def _link(scene, obj):
@@ -54,15 +54,66 @@ def _sphere(scene, name, location, radius, segments, rings):
     return obj
 
 
-def _capsule_character(scene, name, segments):
-    """A proxy character: a body capsule with a head, parented to an animated root."""
-    root = _link(scene, bpy.data.objects.new(name, None))
-    body = _sphere(scene, f"{name}_Body", (0, 0, 0.9), 0.35, segments, segments // 2)
-    body.scale = (1.0, 0.8, 2.3)
-    head = _sphere(scene, f"{name}_Head", (0, 0, 1.85), 0.18, segments, segments // 2)
-    for part in (body, head):
-        part.parent = root
-    return root
+# A proxy character's bones, Blender's human metarig names (so the bundle records its pose): name ->
+# (head, tail, parent); the character faces -Y with its left on +X, 1.8 m tall.
+_RIG = {
+    "spine": ((0, 0, 0.95), (0, 0, 1.2), None),
+    "spine.003": ((0, 0, 1.2), (0, 0, 1.5), "spine"),
+    "spine.004": ((0, 0, 1.5), (0, 0, 1.58), "spine.003"),
+    "spine.006": ((0, 0, 1.58), (0, 0, 1.8), "spine.004"),
+}
+for _side, _x in (("L", 1.0), ("R", -1.0)):
+    _RIG.update({
+        f"thigh.{_side}": ((0.1 * _x, 0, 0.95), (0.1 * _x, 0, 0.52), "spine"),
+        f"shin.{_side}": ((0.1 * _x, 0, 0.52), (0.1 * _x, 0.02, 0.09), f"thigh.{_side}"),
+        f"foot.{_side}": ((0.1 * _x, 0.02, 0.09), (0.1 * _x, -0.14, 0.02), f"shin.{_side}"),
+        f"upper_arm.{_side}": ((0.2 * _x, 0, 1.46), (0.24 * _x, 0, 1.17), "spine.003"),
+        f"forearm.{_side}": ((0.24 * _x, 0, 1.17), (0.26 * _x, -0.04, 0.92), f"upper_arm.{_side}"),
+        f"hand.{_side}": ((0.26 * _x, -0.04, 0.92), (0.27 * _x, -0.06, 0.82), f"forearm.{_side}"),
+    })
+# The proxy's parts: bone -> (radius of a capsule around the bone, or the head's sphere)
+_PARTS = {"spine": 0.17, "spine.003": 0.2, "spine.006": 0.12, **{f"{b}.{s}": r for b, r in (("thigh", 0.08), ("shin", 0.06), ("foot", 0.05), ("upper_arm", 0.06), ("forearm", 0.05), ("hand", 0.04)) for s in "LR"}}
+
+
+def _rigged_character(scene, name, segments):
+    """A proxy character: capsules on a metarig-named armature, each parented to its bone."""
+    rig = _link(scene, bpy.data.objects.new(name, bpy.data.armatures.new(name)))
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone_name, (head, tail, _) in _RIG.items():
+        bone = rig.data.edit_bones.new(bone_name)
+        bone.head, bone.tail = head, tail
+    for bone_name, (_, _, parent) in _RIG.items():
+        if parent:
+            rig.data.edit_bones[bone_name].parent = rig.data.edit_bones[parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for bone_name, radius in _PARTS.items():
+        bone = rig.data.bones[bone_name]
+        if bone_name == "spine.006":
+            part = _sphere(scene, f"{name}_Head", (0, 0, 0), radius, segments, segments // 2)
+            stretch = 1.0
+        else:
+            part = _sphere(scene, f"{name}_{bone_name}", (0, 0, 0), radius, max(8, segments // 2), max(4, segments // 4))
+            stretch = bone.length / (2 * radius) + 0.5  # a capsule along the bone
+        # Placed at the bone's middle in the rest pose (the rig stands at the origin), then carried by the bone.
+        part.matrix_world = bone.matrix_local @ Matrix.Translation((0, bone.length / 2, 0)) @ Matrix.Diagonal((1.0, stretch, 1.0, 1.0))
+        part.parent, part.parent_type, part.parent_bone = rig, "BONE", bone_name
+        part.matrix_parent_inverse = (bone.matrix_local @ Matrix.Translation((0, bone.length, 0))).inverted()
+    return rig
+
+
+def _walk(rig, first, last):
+    """A walk cycle on the legs and arms, a step every 12 frames, arms swinging against the legs."""
+    for bone in rig.pose.bones:
+        bone.rotation_mode = "XYZ"
+    for index, frame in enumerate(range(first, last + 1, 12)):
+        swing = 0.45 if index % 2 == 0 else -0.45
+        for side, sign in (("L", 1.0), ("R", -1.0)):
+            poses = {f"thigh.{side}": (sign * swing, 0, 0), f"shin.{side}": (max(0.0, -sign * swing) * 1.2, 0, 0),
+                     f"upper_arm.{side}": (-sign * swing * 0.8, 0, 0), f"forearm.{side}": (0.3, 0, 0)}
+            for bone_name, rotation in poses.items():
+                rig.pose.bones[bone_name].rotation_euler = rotation
+                rig.pose.bones[bone_name].keyframe_insert("rotation_euler", frame=frame)
 
 
 def build_blockout(scene: bpy.types.Scene, detail: float = 1.0, frames: int = 48, width: int = 832, height: int = 480) -> bpy.types.Scene:
@@ -89,10 +140,13 @@ def build_blockout(scene: bpy.types.Scene, detail: float = 1.0, frames: int = 48
     for index in range(4):
         _sphere(scene, f"Lamp{index + 1}", (-4.5 + 3 * index, 4.2, 2.4), 0.25, segments, segments // 2)
 
-    character = _capsule_character(scene, "Hero", segments)
-    for frame, location in [(1001, (-3.5, -2.5, 0)), (1000 + frames, (1.5, 0.5, 0))]:
+    character = _rigged_character(scene, "Hero", segments)
+    start, end = Vector((1.5, 3.0, 0)), Vector((-1.0, -3.0, 0))
+    character.rotation_euler.z = math.atan2((end - start).x, -(end - start).y)  # the rig faces -Y: turn it the way it walks
+    for frame, location in [(1001, start), (1000 + frames, end)]:
         character.location = location
         character.keyframe_insert("location", frame=frame)
+    _walk(character, 1001, 1000 + frames)
 
     camera = _link(scene, bpy.data.objects.new("ShotCam", bpy.data.cameras.new("ShotCam")))
     camera.data.lens = 28

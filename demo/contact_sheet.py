@@ -1,4 +1,5 @@
-"""A contact sheet of a bundle: inverse depth (near = white, one range for the whole shot) beside the id masks."""
+"""A contact sheet of a bundle: inverse depth (near = white, one range for the whole shot) beside the id masks
+and, when the shot has rigged characters, the pose images."""
 
 from __future__ import annotations
 
@@ -34,17 +35,20 @@ def _hsv_to_rgb(h, s, v):
     return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
 
 
-def bundle_frame_tiles(bundle: Path, shot: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
-    """RGB tiles of one frame: inverse depth (shot-wide range) and coloured ids."""
+def bundle_frame_tiles(bundle: Path, shot: dict, record: dict) -> list[np.ndarray]:
+    """RGB tiles of one frame: inverse depth (shot-wide range), coloured ids, and the pose image if there is one."""
     with OpenEXR.File(str(Path(bundle) / record["depth"])) as exr:
         depth = next(iter(exr.channels().values())).pixels
     ids = np.array(Image.open(Path(bundle) / record["mask"])).astype(np.int64)
     inverse = np.repeat(_inverse_depth_image(depth, shot["near"], shot["far"])[..., None], 3, axis=2)
-    return inverse, _id_colours(ids)
+    tiles = [inverse, _id_colours(ids)]
+    if record.get("pose"):
+        tiles.append(np.asarray(Image.open(Path(bundle) / record["pose"]).convert("RGB")))
+    return tiles
 
 
 def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, take: Path | None = None) -> Path:
-    """A PNG of `rows` frames spread over the shot: depth | masks (| the take's frame when given)."""
+    """A PNG of `rows` frames spread over the shot: depth | masks (| poses) (| the take's frame when given)."""
     bundle = Path(bundle)
     shot = json.loads((bundle / "shot.json").read_text())
     take_files = {}

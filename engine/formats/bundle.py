@@ -5,6 +5,7 @@ A bundle is a folder (see docs/engine.md and the bundle issue for the full forma
     shot.json           schema, width, height, fps, near, far, objects, frames[]
     depth/*.exr         one float32 channel (any name), planar camera-space z, background +inf
     mask/*.png          16-bit object ids, 0 = background
+    pose/*.png          8-bit RGB skeleton images (1.1, optional), with per-frame "skeletons" in shot.json
     camera.txt          camera path (not read by the engine)
 
 This module is pure: no torch and no bpy, so the Blender add-on can import it
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..errors import BundleError
 
-SCHEMA = "neural_previs.bundle/1"
+SCHEMA = "neural_previs.bundle/1.1"
 #: Bundles of the same major version are read whatever their minor step (``neural_previs.bundle/1``,
 #: ``neural_previs.bundle/1.1``, ...): a minor step only adds optional fields (docs/bundle.md).
 SCHEMA_FAMILY = "neural_previs.bundle/1"
@@ -51,6 +52,28 @@ class BundleObject:
     """The Blender object's name."""
 
 
+#: OpenPose body keypoints, in the order of a skeleton's ``keypoints`` (docs/bundle.md).
+KEYPOINTS = (
+    "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "r_hip", "r_knee",
+    "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
+)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    object: str
+    """Name of the armature object the skeleton is read from."""
+    ids: tuple
+    """Mask ids of the character's own geometry (what its armature deforms or carries); empty if none."""
+    keypoints: tuple
+    """18 ``(u, v, visible)`` in bundle pixels (OpenCV, pixel centres at +0.5), OpenPose order; ``u`` and
+    ``v`` are NaN where the rig has no such point or it is behind the camera (then ``visible`` is False)."""
+
+    def array(self) -> np.ndarray:
+        """(18, 3) float64 of u, v, visible (1.0 / 0.0)."""
+        return np.array(self.keypoints, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class BundleFrame:
     frame: int
@@ -63,6 +86,10 @@ class BundleFrame:
     """3x3 intrinsics in pixels (OpenCV, pixel centres at +0.5), as nested tuples."""
     world_to_camera: tuple
     """4x4 world-to-camera matrix (OpenCV axes), as nested tuples."""
+    skeletons: tuple | None = None
+    """The characters' skeletons (``Skeleton``) seen on this frame; None in bundles older than 1.1."""
+    pose: str | None = None
+    """Path of the frame's pose image, relative to the bundle; None when the shot has no character."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,15 @@ class Bundle:
         mask = read_id_png(self.path_of(frame.mask), f"frame {frame.frame}: mask {frame.mask}")
         self._check_size(mask, frame.frame, "mask", frame.mask)
         return mask
+
+    def read_pose(self, index: int) -> np.ndarray | None:
+        """The skeletons of frame ``index`` drawn as VACE draws poses: uint8 RGB (height, width, 3); None without a pose image."""
+        frame = self.frames[index]
+        if frame.pose is None:
+            return None
+        pose = read_rgb_png(self.path_of(frame.pose), f"frame {frame.frame}: pose {frame.pose}")
+        self._check_size(pose[..., 0], frame.frame, "pose", frame.pose)
+        return pose
 
     def object_ids(self, names: list[str]) -> list[int]:
         """Mask ids of the named objects; an unknown name is an error listing the known ones."""
@@ -155,18 +191,20 @@ def read_bundle(path: str | Path) -> Bundle:
 
     objects = _objects(shot.get("objects"))
     frames = _frames(shot.get("frames"), root)
+    _check_skeletons(frames, width, height, {o.id for o in objects})
     return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames)
 
 
 def validate_pixels(bundle: Bundle) -> None:
-    """Read every depth and mask once and check them (sizes, channels, NaN/-inf/negative depth,
-    ids not listed in ``objects``). Done before a model is loaded so bad input fails in seconds."""
+    """Read every depth, mask and pose image once and check them (sizes, channels, NaN/-inf/negative
+    depth, ids not listed in ``objects``). Done before a model is loaded so bad input fails in seconds."""
     known_ids = {0} | {o.id for o in bundle.objects}
 
     def check(index: int) -> None:
         frame = bundle.frames[index]
         depth = bundle.read_depth(index)
         check_depth_values(depth, f"frame {frame.frame}: depth {frame.depth}")
+        bundle.read_pose(index)
         mask = bundle.read_mask(index)
         stray = sorted(set(ids_present(mask)) - known_ids)
         if stray:
@@ -204,7 +242,7 @@ def bundle_hash(bundle: Bundle) -> str:
     digest = hashlib.sha256()
     digest.update((bundle.root / SHOT_FILE).read_bytes())
     for frame in bundle.frames:
-        for relative in (frame.depth, frame.mask):
+        for relative in (frame.depth, frame.mask) + ((frame.pose,) if frame.pose else ()):
             digest.update(relative.encode("utf-8") + b"\0")
             digest.update(bundle.path_of(relative).read_bytes())
     return "sha256:" + digest.hexdigest()
@@ -231,6 +269,22 @@ def read_depth_exr(path: Path, where: str) -> np.ndarray:
     if pixels.ndim != 2:
         raise BundleError(f"{where} has pixel shape {pixels.shape}; expected one 2D channel")
     return pixels.astype(np.float32, copy=False)
+
+
+def read_rgb_png(path: Path, where: str) -> np.ndarray:
+    """An 8-bit RGB PNG as uint8 (height, width, 3)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.mode != "RGB":
+                raise BundleError(f"{where} is a {image.mode} image; a pose image is an 8-bit RGB PNG")
+            pixels = np.asarray(image)
+    except BundleError:
+        raise
+    except Exception as error:
+        raise BundleError(f"{where} is not a readable PNG ({_first_line(error)})") from None
+    return pixels
 
 
 def read_id_png(path: Path, where: str) -> np.ndarray:
@@ -302,8 +356,72 @@ def _frames(raw, root: Path) -> tuple[BundleFrame, ...]:
             paths[key] = relative
         K = _matrix(item.get("K"), 3, f"{where}.K")
         world_to_camera = _matrix(item.get("world_to_camera"), 4, f"{where}.world_to_camera")
-        frames.append(BundleFrame(number, paths["depth"], paths["mask"], K, world_to_camera))
+        frames.append(BundleFrame(number, paths["depth"], paths["mask"], K, world_to_camera, *_pose_fields(item, root, where, number)))
     return tuple(frames)
+
+
+def _pose_fields(item: dict, root: Path, where: str, number: int) -> tuple:
+    """The optional 1.1 fields of a frame: ``skeletons`` and ``pose``."""
+    raw = item.get("skeletons")
+    skeletons = None
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise BundleError(f"shot.json: {where}.skeletons must be a list of {{object, keypoints}}")
+        skeletons, names = [], set()
+        for index, entry in enumerate(raw):
+            label = f"{where}.skeletons[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("object"), str) or not entry["object"]:
+                raise BundleError(f"shot.json: {label} must be an object with a non-empty 'object' name")
+            if entry["object"] in names:
+                raise BundleError(f"shot.json: {label} repeats the object {entry['object']!r}")
+            names.add(entry["object"])
+            ids = entry.get("ids", [])
+            if not isinstance(ids, list) or not all(type(i) is int and 1 <= i <= 65535 for i in ids):
+                raise BundleError(f"shot.json: {label}.ids must be a list of object ids")
+            skeletons.append(Skeleton(entry["object"], tuple(ids), _keypoints(entry.get("keypoints"), label)))
+        skeletons = tuple(skeletons)
+    pose = item.get("pose")
+    if pose is not None:
+        if not isinstance(pose, str) or not pose:
+            raise BundleError(f"shot.json: {where}.pose must be a path relative to the bundle")
+        if not _inside(root, pose, f"{where}.pose").is_file():
+            raise BundleError(f"frame {number}: pose file {pose} is missing from the bundle")
+    return skeletons, pose
+
+
+def _keypoints(raw, label: str) -> tuple:
+    if not isinstance(raw, list) or len(raw) != len(KEYPOINTS):
+        raise BundleError(f"shot.json: {label}.keypoints must list {len(KEYPOINTS)} [u, v, visible] points")
+    points = []
+    for index, point in enumerate(raw):
+        where = f"{label}.keypoints[{index}] ({KEYPOINTS[index]})"
+        if not isinstance(point, list) or len(point) != 3 or not isinstance(point[2], bool):
+            raise BundleError(f"shot.json: {where} must be [u, v, visible] with visible true or false")
+        u, v, visible = point
+        if u is None and v is None:
+            if visible:
+                raise BundleError(f"shot.json: {where} is visible but has no position")
+            points.append((math.nan, math.nan, 0.0))
+            continue
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (u, v)):
+            raise BundleError(f"shot.json: {where} needs finite numbers (or null for both) for u and v")
+        points.append((float(u), float(v), 1.0 if visible else 0.0))
+    return tuple(points)
+
+
+def _check_skeletons(frames, width: int, height: int, object_ids: set) -> None:
+    """A skeleton's ids are objects of the bundle; a visible keypoint lies inside the image."""
+    for frame in frames:
+        for skeleton in frame.skeletons or ():
+            stray = sorted(set(skeleton.ids) - object_ids)
+            if stray:
+                raise BundleError(f"shot.json: frame {frame.frame}: {skeleton.object}'s ids {stray} are not in objects")
+            for index, (u, v, visible) in enumerate(skeleton.keypoints):
+                if visible and not (0 <= u < width and 0 <= v < height):
+                    raise BundleError(
+                        f"shot.json: frame {frame.frame}: {skeleton.object}'s {KEYPOINTS[index]} is visible at "
+                        f"({u:g}, {v:g}), outside the {width}x{height} image"
+                    )
 
 
 def _inside(root: Path, relative: str, where: str) -> Path:

@@ -23,4 +23,4 @@ def test_pure_modules_do_not_import_torch_or_bpy():
 def test_bundle_exports_schema():
     from engine.formats import bundle
 
-    assert bundle.SCHEMA == "neural_previs.bundle/1"
+    assert bundle.SCHEMA == "neural_previs.bundle/1.1"

@@ -45,3 +45,13 @@ def test_png16_round_trips_exactly(shape):
 def test_png16_rejects_out_of_range_values():
     with pytest.raises(ValueError):
         encode_png_gray16(np.array([[70000]]))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (480, 832, 3)])
+def test_png_rgb8_round_trips_exactly(shape):
+    from neural_previs.addon.image_files import encode_png_rgb8
+
+    pixels = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_png_rgb8(pixels))) as image:
+        assert image.mode == "RGB"
+        assert np.array_equal(np.array(image), pixels)
