@@ -17,7 +17,7 @@ from pathlib import Path
 from .encoder_threads import FencedEncoders
 from .image_files import encode_exr_float, encode_png_gray16
 
-SCHEMA = "neural_previs.bundle/1"
+SCHEMA = "neural_previs.bundle/1.1"
 SHOT_FILE = "shot.json"
 CAMERA_PATH_FILE = "camera.txt"
 DEPTH_FOLDER = "depth"

@@ -17,6 +17,7 @@ from . import camera_math
 from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_destination
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
+from .object_motion import ObjectMotionRecorder
 from .scene_geometry import candidate_owners, collect_frame_geometry
 
 
@@ -119,6 +120,7 @@ class ConditioningRender:
         if len(self.owners) > MAX_OBJECT_ID:
             raise ConditioningError(f"The scene has {len(self.owners)} renderable objects; object masks hold at most {MAX_OBJECT_ID}")
         self.owner_ids = {name: index + 1 for index, name in enumerate(self.owners)}
+        self._motion = ObjectMotionRecorder({name: self._objects[name] for name in self.owners}, self.owner_ids)
 
         try:
             destination = check_destination(self.directory)
@@ -165,6 +167,7 @@ class ConditioningRender:
             raise ConditioningError(str(error)) from None
         record["K"] = K.tolist()
         record["world_to_camera"] = world_to_cam.tolist()
+        record["object_to_world"] = self._motion.frame_matrices(depsgraph, geometry)
         self._frame_records.append(record)
         self._Ks.append(K)
         self._world_to_cams.append(world_to_cam)
@@ -194,7 +197,7 @@ class ConditioningRender:
                 "near": self._near,
                 "far": self._far,
                 "depth": {"kind": "planar", "units": "scene", "background": "inf"},
-                "objects": [{"id": self.owner_ids[n], "name": n} for n in self.owners],
+                "objects": [{"id": self.owner_ids[n], "name": n, **self._motion.object_fields(n)} for n in self.owners],
                 "frames": self._frame_records,
                 "source": {"blend": bpy.data.filepath, "scene": scene.name, "blender": bpy.app.version_string},
             }

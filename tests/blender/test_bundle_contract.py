@@ -25,7 +25,7 @@ def shot_bundle(empty_scene, tmp_path):
 
 def test_shot_json_describes_the_shot(shot_bundle):
     scene, bundle, shot = shot_bundle
-    assert shot["schema"] == "neural_previs.bundle/1"
+    assert shot["schema"] == "neural_previs.bundle/1.1"
     assert (shot["width"], shot["height"]) == (120, 68)
     assert shot["fps"] == pytest.approx(23.976, abs=1e-3)
     assert [f["frame"] for f in shot["frames"]] == [1001, 1003, 1005]
