@@ -66,10 +66,10 @@ def _emission_material(coordinates_of: str = "Object") -> bpy.types.Material:
     return material
 
 
-def build_textured_set(scene: bpy.types.Scene, width: int = 64, height: int = 48) -> bpy.types.Scene:
-    """Fill `scene` with the set; frames FIRST_FRAME..LAST_FRAME."""
+def build_textured_set(scene: bpy.types.Scene, width: int = 64, height: int = 48, last_frame: int = LAST_FRAME) -> bpy.types.Scene:
+    """Fill `scene` with the set; frames FIRST_FRAME..last_frame (the same moves, spread over the frames)."""
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
-    scene.frame_start, scene.frame_end, scene.frame_step = FIRST_FRAME, LAST_FRAME, 1
+    scene.frame_start, scene.frame_end, scene.frame_step = FIRST_FRAME, last_frame, 1
     material = _emission_material()
     box(scene, "Floor", (0, 0, -0.05), (12, 12, 0.1), material)
     box(scene, "Wall", (0, 4, 1.5), (12, 0.2, 3), material)
@@ -79,8 +79,8 @@ def build_textured_set(scene: bpy.types.Scene, width: int = 64, height: int = 48
     mover.keyframe_insert("location", frame=FIRST_FRAME)
     mover.keyframe_insert("rotation_euler", frame=FIRST_FRAME)
     mover.location, mover.rotation_euler = (-0.9, -1.2, 0.7), (0.0, 0.15, -0.7)
-    mover.keyframe_insert("location", frame=LAST_FRAME)
-    mover.keyframe_insert("rotation_euler", frame=LAST_FRAME)
+    mover.keyframe_insert("location", frame=last_frame)
+    mover.keyframe_insert("rotation_euler", frame=last_frame)
 
     # Stretched sideways: its front stays in its plane, so only knowing that it deforms keeps its pixels out.
     blob = box(scene, DEFORMING, (1.6, -0.5, 0.45), (0.9, 0.9, 0.9), _emission_material("Generated"))
@@ -91,12 +91,12 @@ def build_textured_set(scene: bpy.types.Scene, width: int = 64, height: int = 48
     stretched.value = 0.0
     stretched.keyframe_insert("value", frame=FIRST_FRAME)
     stretched.value = 1.0
-    stretched.keyframe_insert("value", frame=LAST_FRAME)
+    stretched.keyframe_insert("value", frame=last_frame)
 
     camera = _link(scene, bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera")))
     camera.data.lens = 24
     scene.camera = camera
-    for frame, location, target in [(FIRST_FRAME, (-2.2, -5.2, 2.4), (0.0, 0.5, 0.6)), (LAST_FRAME, (0.6, -4.8, 2.0), (0.3, 0.6, 0.8))]:
+    for frame, location, target in [(FIRST_FRAME, (-2.2, -5.2, 2.4), (0.0, 0.5, 0.6)), (last_frame, (0.6, -4.8, 2.0), (0.3, 0.6, 0.8))]:
         camera.location = location
         camera.rotation_euler = (Vector(target) - Vector(location)).to_track_quat("-Z", "Y").to_euler()
         camera.keyframe_insert("location", frame=frame)
