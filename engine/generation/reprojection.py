@@ -117,7 +117,9 @@ def frame_view(bundle: Bundle, index: int, depth: np.ndarray | None = None, ids:
     objects = {}
     for item in bundle.objects:
         if motion is not None:
-            pose = ObjectPose(item.name, motion.rigid[item.id], motion.geometry_hash[item.id], motion.object_to_world[index, item.id])
+            # Without a geometry_hash a rigid object is only known to keep its shape within its own bundle.
+            geometry = motion.geometry_hash[item.id] or (f"unhashed {bundle.root} {item.id}" if motion.rigid[item.id] else None)
+            pose = ObjectPose(item.name, motion.rigid[item.id], geometry, motion.object_to_world[index, item.id])
         else:
             pose = ObjectPose(item.name, assume_static, ASSUMED_STATIC if assume_static else None, np.eye(4))
         objects[item.id] = pose

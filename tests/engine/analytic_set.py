@@ -124,7 +124,7 @@ def seen_from(frame: Frame, points: np.ndarray, ids: np.ndarray, to_frame_pose) 
     return seen
 
 
-def write_bundle(root: Path, frames: list[Frame], first_frame: int = 1001, motion: bool = True, rigid_plate: bool = True) -> Path:
+def write_bundle(root: Path, frames: list[Frame], first_frame: int = 1001, motion: bool = True, rigid_plate: bool = True, hashes: bool = True) -> Path:
     """The shot in the bundle format; `motion=False` writes a bundle from before schema 1.1."""
     entries, finite = [], np.concatenate([f.depth[np.isfinite(f.depth)] for f in frames])
     for index, frame in enumerate(frames):
@@ -149,6 +149,9 @@ def write_bundle(root: Path, frames: list[Frame], first_frame: int = 1001, motio
             objects[1].update(rigid=True, geometry_hash="sha256:plate")
         else:
             objects[1].update(rigid=False, deforms="its evaluated geometry changes between frames")
+        if not hashes:
+            for item in objects:
+                item.pop("geometry_hash", None)
     shot = {
         "schema": "neural_previs.bundle/1.1" if motion else "neural_previs.bundle/1",
         "shot": "analytic/set",

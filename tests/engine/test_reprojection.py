@@ -93,3 +93,11 @@ def test_depth_edges_are_object_borders_creases_and_jumps_not_planes():
     edges = depth_edges(inverse, other)
     # Both sides of an object border (8 neighbours), nothing inside either object.
     assert edges[7:13, 7:13].sum() == 36 - 4 and not edges[9:11, 9:11].any() and not edges[3, 3]
+
+
+def test_rigid_objects_without_geometry_hash_are_followed_only_within_their_bundle(shot, bundle, tmp_path):
+    unhashed = read_bundle(sets.write_bundle(tmp_path / "unhashed", shot, hashes=False))
+    within = reproject(shot[0].image, frame_view(unhashed, 0), frame_view(unhashed, 3))
+    assert np.array_equal(within.valid, carry(shot, bundle, 0, 3).valid)
+    across = reproject(shot[0].image, frame_view(bundle, 0), frame_view(unhashed, 3))
+    assert not across.valid.any()
