@@ -65,6 +65,7 @@ bench: $(PACKAGE)
 	$(PY) benchmarks/conditioning.py
 	$(PY) benchmarks/batch.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/reprojection.py
 
 clean:
 	rm -rf dist out .pytest_cache

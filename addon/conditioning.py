@@ -18,6 +18,7 @@ from .bundle_files import SCHEMA, BundleLocationError, BundleWriter, check_desti
 from .camera_math import CameraMarker, CameraParams, UnsupportedCamera
 from .gpu_raster import MAX_OBJECT_ID, DepthIdRasterizer
 from .pose_keypoints import PoseMapError
+from .object_motion import ObjectMotionRecorder
 from .scene_geometry import candidate_owners, collect_frame_geometry
 
 
@@ -124,6 +125,7 @@ class ConditioningRender:
             self.characters = rig_pose.shot_characters(scene, self.owners)
         except PoseMapError as error:
             raise ConditioningError(str(error)) from None
+        self._motion = ObjectMotionRecorder({name: self._objects[name] for name in self.owners}, self.owner_ids)
 
         try:
             destination = check_destination(self.directory)
@@ -177,6 +179,7 @@ class ConditioningRender:
         record["skeletons"] = rig_pose.skeleton_records(self.characters, skeletons, self.owner_ids)
         if self.characters:
             record["pose"] = self._writer.add_pose(frame, skeletons, *render_size(scene.render))
+        record["object_to_world"] = self._motion.frame_matrices(depsgraph, geometry)
         self._frame_records.append(record)
         self._Ks.append(K)
         self._world_to_cams.append(world_to_cam)
@@ -206,7 +209,7 @@ class ConditioningRender:
                 "near": self._near,
                 "far": self._far,
                 "depth": {"kind": "planar", "units": "scene", "background": "inf"},
-                "objects": [{"id": self.owner_ids[n], "name": n} for n in self.owners],
+                "objects": [{"id": self.owner_ids[n], "name": n, **self._motion.object_fields(n)} for n in self.owners],
                 "frames": self._frame_records,
                 "source": {"blend": bpy.data.filepath, "scene": scene.name, "blender": bpy.app.version_string},
             }

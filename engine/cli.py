@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a Hugging Face home: weights go to DIR/hub (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
 
     from .batch import cli as batch_cli
+    from .qc import cli as qc_cli
 
     batch_cli.add_parser(commands)
+    qc_cli.add_parser(commands)
     return parser
 
 
@@ -101,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         from .batch import cli as batch_cli
 
         return batch_cli.run(args)
+    if args.command == "qc":  # a person's console too
+        from .qc import cli as qc_cli
+
+        return qc_cli.run(args)
     protocol_out = reserve_stdout()
     if args.command == "serve":
         from .worker.serve import serve

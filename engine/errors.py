@@ -39,7 +39,7 @@ class ModelError(EngineError):
 
 
 class TakeError(EngineError):
-    """The take cannot be written (it already exists, the folder is not writable...)."""
+    """The take cannot be written (it already exists, the folder is not writable...) or read back (not a take, damaged)."""
 
     kind = "take"
 

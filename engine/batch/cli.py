@@ -51,10 +51,24 @@ def _status_line(outcomes) -> str:
     return f"[{counts['done'] + counts['skipped']}/{len(outcomes)} done, {counts['failed']} failed] " + ", ".join(running)
 
 
-def _summary(outcomes) -> str:
+def _consistency(take: Path) -> str:
+    """The take's score for the summary table: mean consistency and its worst frames (engine.qc), '-' without one."""
+    from ..qc.report import read_qc_summary
+
+    qc = read_qc_summary(take)
+    if not qc or qc.get("consistency_mean") is None:
+        return "-"
+    worst = ", ".join(map(str, qc.get("worst_frames", [])[:3]))
+    return f"{qc['consistency_mean']:.1f}" + (f" (worst {worst})" if worst else "")
+
+
+def _summary(outcomes, shot_list: ShotList) -> str:
+    takes = {shot.name: shot.take for shot in shot_list.shots}
+    scores = {o.name: _consistency(takes[o.name]) if o.status in ("done", "skipped") else "-" for o in outcomes}
     width = max(len(o.name) for o in outcomes)
-    lines = [f"{'shot':<{width}}  {'status':<8}  {'seconds':>7}  message"]
-    lines += [f"{o.name:<{width}}  {o.status:<8}  {o.seconds:7.1f}  {o.message}" for o in outcomes]
+    score_width = max(len("consistency"), *(len(v) for v in scores.values()))
+    lines = [f"{'shot':<{width}}  {'status':<8}  {'seconds':>7}  {'consistency':<{score_width}}  message"]
+    lines += [f"{o.name:<{width}}  {o.status:<8}  {o.seconds:7.1f}  {scores[o.name]:<{score_width}}  {o.message}" for o in outcomes]
     return "\n".join(lines)
 
 
@@ -118,7 +132,7 @@ def run(args) -> int:
         if args.import_into_blend:
             problems = import_into_blends(shot_list, completed, blender, args.in_place)
     _print()
-    _print(_summary(outcomes))
+    _print(_summary(outcomes, shot_list))
     _print(f"{len(completed)}/{len(outcomes)} shots done in {time.monotonic() - started:.1f} s")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..formats.shotlist import ShotList
+from ..qc.report import read_qc_summary
 
 
 def write_otio(shot_list: ShotList, completed: list[str], path: Path) -> Path:
@@ -38,6 +39,9 @@ def write_otio(shot_list: ShotList, completed: list[str], path: Path) -> Path:
             source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(first, fps), otio.opentime.RationalTime(last - first + 1, fps)),
         )
         clip.metadata["neural_previs"] = {"take": str(shot.take), "prompt": record.get("params", {}).get("prompt", ""), "seed": record.get("resolved", {}).get("seed")}
+        qc = read_qc_summary(shot.take)
+        if qc is not None:  # the consistency score (engine.qc): consistency_mean, consistency_max, flicker_max, worst_frames
+            clip.metadata["neural_previs"]["qc"] = qc
         track.append(clip)
     path.parent.mkdir(parents=True, exist_ok=True)
     otio.adapters.write_to_file(timeline, str(path))

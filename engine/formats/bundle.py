@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
+from .motion import ObjectMotion, read_motion
 
 SCHEMA = "neural_previs.bundle/1.1"
 #: Bundles of the same major version are read whatever their minor step (``neural_previs.bundle/1``,
@@ -105,6 +106,8 @@ class Bundle:
     """Farthest finite depth over the whole shot."""
     objects: tuple[BundleObject, ...]
     frames: tuple[BundleFrame, ...]
+    motion: ObjectMotion | None = None
+    """How the objects move (schema 1.1, see ``motion``); None for bundles written before 1.1."""
 
     @property
     def frame_numbers(self) -> list[int]:
@@ -192,7 +195,8 @@ def read_bundle(path: str | Path) -> Bundle:
     objects = _objects(shot.get("objects"))
     frames = _frames(shot.get("frames"), root)
     _check_skeletons(frames, width, height, {o.id for o in objects})
-    return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames)
+    motion = read_motion(shot, [o.id for o in objects], len(frames))
+    return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames, motion=motion)
 
 
 def validate_pixels(bundle: Bundle) -> None:

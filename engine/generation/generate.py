@@ -6,7 +6,7 @@ The steps of ``generate_take`` (numbered as in the code):
  2. load the pipeline (free when the session already holds it: the warm worker);
  3. encode the prompt;
  4. per window: build its conditioning, denoise (progress + cancel each step), decode, blend;
- 5. write the take (temporary sibling folder, renamed when complete).
+ 5. write the take (temporary sibling folder, renamed when complete), scored for consistency (``engine.qc``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from .snapping import plan_size, plan_windows
 from ..formats.take import TakeWriter
 from ..formats.take_record import take_record
 from ..models.weights import ResolvedModel, resolve_model
+from ..qc.report import write_report
+from ..qc.score import score_take
 from .windows import blend_window
 
 
@@ -176,11 +178,13 @@ def generate_take(
         with ThreadPoolExecutor(max_workers=1) as encoder:
             preview_written = encoder.submit(writer.write_preview, output, bundle.fps)
             files = writer.write_frames(bundle.frame_numbers, output)
+            qc = write_report(writer.partial, score_take(bundle, output.__getitem__), writer.final.name)
             preview = preview_written.result()
         timings["writing"] = time.perf_counter() - clock
         timings["total"] = time.perf_counter() - started
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
         record["speed"] = {**getattr(backend, "applied", {}), "prompt_embeddings_cached": cached}
+        record["qc"] = qc
         writer.write_json(record)
         path = writer.commit()
     except BaseException as error:

@@ -109,3 +109,16 @@ def strips_in(blend):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     line = next(line for line in done.stdout.splitlines() if line.startswith("STRIPS "))
     return [tuple(item) for item in json.loads(line[len("STRIPS "):])]
+
+
+def test_every_take_is_scored_in_the_summary_and_the_timeline(night):
+    folder, _, first = night
+    take = folder / "takes" / "sh010" / "take"
+    qc = json.loads((take / "take.json").read_text())["qc"]
+    assert qc == json.loads((take / "qc.json").read_text())["summary"]
+    summary = first.stdout[first.stdout.index("shot  "):]
+    assert "consistency" in summary.splitlines()[0]
+    assert f"{qc['consistency_mean']:.1f}" in next(line for line in summary.splitlines() if line.startswith("sh010"))
+    clip = next(c for c in otio.adapters.read_from_file(str(folder / "takes" / "takes.otio")).find_clips() if c.name == "sh010")
+    recorded = clip.metadata["neural_previs"]["qc"]
+    assert dict(recorded, worst_frames=list(recorded["worst_frames"])) == qc

@@ -32,3 +32,12 @@ def empty_scene():
 
     bpy.ops.wm.read_homefile(use_empty=True)
     return bpy.context.scene
+
+
+@pytest.fixture(scope="session")
+def textured_renders(installed_extension, tmp_path_factory):
+    """demo/textured_set.py rendered once per session: its bundle, a Cycles render of every frame and, for pairs of
+    frames, Blender's own ray casts of what the earlier frame's camera sees (see rendered_set.py)."""
+    import rendered_set
+
+    return rendered_set.render(tmp_path_factory.mktemp("textured_set"))

@@ -70,3 +70,53 @@ def interior_pixels(ids: np.ndarray) -> np.ndarray:
 
 def evaluated_depsgraph():
     return bpy.context.evaluated_depsgraph_get()
+
+
+def pixel_centre_rays(scene, camera, width, height):
+    """World-space origin and unit directions (H, W, 3) through every pixel centre, from Blender's own camera frame
+    (`Camera.view_frame`: sensor fit and shift included), independent of the bundle's K."""
+    corners = [np.array(c) for c in camera.data.view_frame(scene=scene)]  # top-right, bottom-right, bottom-left, top-left
+    top_left, top_right, bottom_left = corners[3], corners[0], corners[2]
+    u = (np.arange(width) + 0.5) / width
+    v = (np.arange(height) + 0.5) / height
+    local = top_left + u[None, :, None] * (top_right - top_left) + v[:, None, None] * (bottom_left - top_left)
+    matrix = np.array(camera.matrix_world.normalized())
+    directions = local @ matrix[:3, :3].T
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    return matrix[:3, 3], directions
+
+
+def first_hits(scene, origin, directions):
+    """Blender's own ray casts at the evaluated scene: (H, W, 3) hit points (NaN on a miss) and (H, W) object names."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    height, width = directions.shape[:2]
+    points = np.full((height, width, 3), np.nan)
+    names = np.full((height, width), "", dtype=object)
+    for y in range(height):
+        for x in range(width):
+            hit, location, _, _, obj, _ = scene.ray_cast(depsgraph, origin.tolist(), directions[y, x].tolist())
+            if hit:
+                points[y, x] = location
+                names[y, x] = obj.original.name
+    return points, names
+
+
+def seen_from(scene, camera, points, names, width, height):
+    """(H, W) bool: which world points (with the object each lies on) the camera sees on the scene's current frame:
+    in front of it, inside the picture, and the first thing a ray cast from the camera towards them hits."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    origin = np.array(camera.matrix_world.translation)
+    seen = np.zeros(names.shape, dtype=bool)
+    for y, x in zip(*np.nonzero(names != "")):
+        point = points[y, x]
+        view = world_to_camera_view(scene, camera, Vector(point))
+        if view.z <= 0 or not (0 <= view.x <= 1 and 0 <= view.y <= 1):
+            continue
+        offset = point - origin
+        distance = float(np.linalg.norm(offset))
+        hit, location, _, _, obj, _ = scene.ray_cast(depsgraph, origin.tolist(), (offset / distance).tolist())
+        seen[y, x] = bool(hit) and obj.original.name == names[y, x] and np.linalg.norm(np.array(location) - origin) >= distance * (1 - 1e-4)
+    return seen

@@ -171,3 +171,124 @@ def exactness_scene(scene):
     camera.location = (5.0, -8.0, 3.0)
     camera.keyframe_insert("location", frame=1006)
     return scene
+
+
+def _armature(scene, name, location):
+    """An armature with one upright bone, its pose rotated by keyframes (frames 1001 -> 1004)."""
+    rig = link(scene, bpy.data.objects.new(name, bpy.data.armatures.new(name)))
+    rig.location = location
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    bone = rig.data.edit_bones.new("Bone")
+    bone.head, bone.tail = (0, 0, 0), (0, 0, 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    pose_bone = rig.pose.bones["Bone"]
+    pose_bone.rotation_mode = "XYZ"
+    pose_bone.keyframe_insert("rotation_euler", frame=1001)
+    pose_bone.rotation_euler = (0.6, 0.0, 0.3)
+    pose_bone.keyframe_insert("rotation_euler", frame=1004)
+    return rig
+
+
+def _time_offset_modifier(obj):
+    """Geometry nodes moving every vertex up with the scene frame: the mesh changes in its own space."""
+    tree = bpy.data.node_groups.new(f"{obj.name}_rise", "GeometryNodeTree")
+    tree.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    time = nodes.new("GeometryNodeInputSceneTime")
+    scale = nodes.new("ShaderNodeMath")
+    scale.operation = "MULTIPLY"
+    scale.inputs[1].default_value = 0.01
+    offset = nodes.new("ShaderNodeCombineXYZ")
+    move = nodes.new("GeometryNodeSetPosition")
+    links.new(time.outputs["Frame"], scale.inputs[0])
+    links.new(scale.outputs[0], offset.inputs["Z"])
+    links.new(group_in.outputs[0], move.inputs["Geometry"])
+    links.new(offset.outputs[0], move.inputs["Offset"])
+    links.new(move.outputs["Geometry"], group_out.inputs[0])
+    obj.modifiers.new("Rise", "NODES").node_group = tree
+
+
+def motion_scene(scene):
+    """Objects that move every way Blender moves things, frames 1001..1004: keyframes, parents, constraints, bones,
+    instances; and objects that deform (armature, shape key, animated modifier, time-driven nodes, cloth, a moving
+    part inside an instanced collection). Returns (rigid names, deforming names)."""
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    scene.frame_start, scene.frame_end = 1001, 1004
+    floor(scene)
+    spinner = box(scene, "Spinner", (0, 0, 0.5), (0.6, 0.4, 0.8))
+    spinner.keyframe_insert("location", frame=1001)
+    spinner.keyframe_insert("rotation_euler", frame=1001)
+    spinner.keyframe_insert("scale", frame=1001)
+    spinner.location, spinner.rotation_euler, spinner.scale = (1.0, 0.5, 0.7), (0.2, 0.1, 1.2), (1.0, 1.5, 0.8)
+    spinner.keyframe_insert("location", frame=1004)
+    spinner.keyframe_insert("rotation_euler", frame=1004)
+    spinner.keyframe_insert("scale", frame=1004)
+    child = uv_sphere(scene, "Child", (0.8, 0, 0.6), radius=0.2, segments=8, rings=4)
+    child.parent = spinner
+    follower = box(scene, "Follower", (0, 0, 0), (0.3, 0.3, 0.3))
+    follower.constraints.new("COPY_LOCATION").target = spinner
+    follower.constraints[-1].use_offset = True
+    follower.location = (-1.0, -1.0, 0.3)
+    follower.constraints.new("TRACK_TO").target = child
+    bevelled = box(scene, "Bevelled", (-1.5, 1.0, 0.4), (0.8, 0.8, 0.8))
+    bevelled.modifiers.new("Bevel", "BEVEL").width = 0.1
+
+    rig = _armature(scene, "Rig", (1.8, -1.2, 0.0))
+    rider = box(scene, "BoneRider", (0, 0, 0), (0.2, 0.2, 0.2))
+    rider.parent, rider.parent_type, rider.parent_bone = rig, "BONE", "Bone"
+    skinned = box(scene, "Skinned", (1.8, -1.2, 0.5), (0.3, 0.3, 1.0))
+    group = skinned.vertex_groups.new(name="Bone")
+    group.add([v.index for v in skinned.data.vertices if v.co.z > 0], 1.0, "REPLACE")
+    skinned.modifiers.new("Armature", "ARMATURE").object = rig
+
+    blob = box(scene, "Blob", (0.2, 1.6, 0.5), (0.6, 0.6, 0.6))
+    blob.shape_key_add(name="Basis")
+    raised = blob.shape_key_add(name="Raised")
+    for vertex in raised.data:
+        vertex.co.z += 0.5 if vertex.co.z > 0 else 0.0
+    raised.value = 0.0
+    raised.keyframe_insert("value", frame=1001)
+    raised.value = 1.0
+    raised.keyframe_insert("value", frame=1004)
+    twister = box(scene, "Twister", (-0.8, 2.2, 0.8), (0.4, 0.4, 1.6))
+    twist = twister.modifiers.new("Twist", "SIMPLE_DEFORM")
+    twist.deform_method, twist.angle = "TWIST", 0.0
+    twist.keyframe_insert("angle", frame=1001)
+    twist.angle = 1.2
+    twist.keyframe_insert("angle", frame=1004)
+    rising = box(scene, "Rising", (-2.0, -0.5, 0.3), (0.4, 0.4, 0.4))
+    _time_offset_modifier(rising)
+    sheet = mesh_object(scene, "Sheet", [(-0.4, -0.4, 1.5), (0.4, -0.4, 1.5), (0.4, 0.4, 1.5), (-0.4, 0.4, 1.5)], [(0, 1, 2, 3)], (-2.2, 1.5, 0))
+    sheet.modifiers.new("Cloth", "CLOTH")
+
+    props = bpy.data.collections.new("Props")  # only seen through the instances
+    box(scene, "PropCrate", (0, 0, 0.2), (0.4, 0.4, 0.4), collection=props)
+    shelf = link(scene, bpy.data.objects.new("Shelf", None))
+    shelf.instance_type, shelf.instance_collection = "COLLECTION", props
+    shelf.location = (-1.2, -1.8, 0)
+    shelf.keyframe_insert("rotation_euler", frame=1001)
+    shelf.rotation_euler = (0, 0, 1.0)
+    shelf.keyframe_insert("rotation_euler", frame=1004)
+    ride = bpy.data.collections.new("Ride")
+    horse = box(scene, "Horse", (0.5, 0, 0.2), (0.3, 0.3, 0.3), collection=ride)
+    horse.keyframe_insert("location", frame=1001)
+    horse.location = (0.5, 0.6, 0.2)
+    horse.keyframe_insert("location", frame=1004)
+    carousel = link(scene, bpy.data.objects.new("Carousel", None))
+    carousel.instance_type, carousel.instance_collection = "COLLECTION", ride
+    carousel.location = (2.5, 1.5, 0)
+    pebble = uv_sphere(scene, "Pebble", (0, 0, -50), radius=0.1, segments=6, rings=3)
+    pebble.hide_render = True
+    scatter = box(scene, "Scatter", (-2.5, 2.5, 0.1), (0.1, 0.1, 0.1))
+    instance_on_points_modifier(scatter, pebble, grid_size=1.0, vertices=2)
+    scatter.keyframe_insert("location", frame=1001)
+    scatter.location = (-2.0, 2.5, 0.1)
+    scatter.keyframe_insert("location", frame=1004)
+
+    add_camera(scene, location=(6, -7, 5), target=(0, 0, 0.5), lens=24)
+    rigid = {"Floor", "Spinner", "Child", "Follower", "Bevelled", "BoneRider", "Shelf", "Scatter"}
+    deforming = {"Skinned", "Blob", "Twister", "Rising", "Sheet", "Carousel"}
+    return rigid, deforming

@@ -37,7 +37,7 @@ def test_end_to_end_take(session, bundle, tmp_path):
     summary = generate_take(session, bundle, tmp_path / "take", tiny(), recorder)
     take = tmp_path / "take"
     assert summary.path == take and summary.frames == 9 and summary.synthetic
-    assert sorted(p.name for p in take.iterdir()) == ["frames", "preview.mp4", "take.json"]
+    assert sorted(p.name for p in take.iterdir()) == ["frames", "preview.mp4", "qc.json", "qc.png", "take.json"]
     record = json.loads((take / "take.json").read_text())
     assert record["schema"] == "neural_previs.take/1"
     assert record["resolved"] == {"backend": "tiny-random", "steps": 2, "guidance": 5.0, "seed": 7, "window_seeds": "seed + window index"}
