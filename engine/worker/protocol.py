@@ -107,6 +107,19 @@ class Hello(Message):
     models: list = field(default_factory=list)
     """The models known by name: ``name``, ``backend``, ``repo_id``, ``available`` (weights on this
     machine, or built on first use for tiny-random). Folders and other repo ids work too."""
+    # What the default device is, in parts a UI can show. Added after protocol 1 shipped: an older
+    # worker leaves them out, hence the defaults.
+    device_type: str = ""
+    """``cuda``, ``mps`` or ``cpu``; empty from a worker that does not say."""
+    device_name: str = ""
+    """e.g. ``NVIDIA GeForce RTX 4090``, ``Apple M3 Max`` or the CPU's name."""
+    device_memory: int = 0
+    """Bytes: the GPU's memory, Metal's recommended working set on Apple silicon, the RAM on a CPU."""
+    dtype: str = ""
+    """The precision ``dtype=auto`` resolves to on that device (probed)."""
+    torch_version: str = ""
+    cuda_version: Optional[str] = None
+    """The CUDA version torch was built with, or ``None`` for a CPU or Apple build."""
 
 
 @dataclass
