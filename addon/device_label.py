@@ -30,10 +30,11 @@ def runs_on_cpu(device) -> bool:
     return _get(device, "device_type", "") == "cpu" or (not _get(device, "device_type", "") and _get(device, "device", "") == "cpu")
 
 
-def panel_line(device, running: bool) -> str:
-    """The panel's engine line: what it runs on, and that a CPU is slow."""
-    if device is None:
-        return "Engine: not started yet"
-    state = "running on" if running else "last ran on"
-    line = f"Engine {state} {describe_device(device)}"
-    return line + " (slow: only tiny-random is practical)" if runs_on_cpu(device) else line
+def engine_line(status: str, device, running: bool) -> str:
+    """The panel's engine line: its status and what it runs on (or last ran on), a CPU flagged as slow."""
+    line = f"Engine: {status}"
+    if device is not None and not running:
+        line += f"; last ran on {describe_device(device)}"
+    if device is not None and runs_on_cpu(device):
+        line += " (CPU: only tiny-random is quick)"
+    return line

@@ -20,6 +20,7 @@ import bpy
 
 from ..engine.worker import protocol
 from ..engine.worker.client import EngineClient, WorkerError
+from .device_label import engine_line
 from .engine_setup import python_in_environment
 from .preferences import EXTENSION_PACKAGE, get_preferences
 
@@ -85,6 +86,11 @@ def known_device() -> dict | None:
         return json.loads(_device_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def status_line(state) -> str:
+    """The engine line of the 3D View panel (ui/panel.py draws it)."""
+    return engine_line(state.engine_status, known_device(), current() is not None)
 
 
 def accept_hello(client: EngineClient, hello: protocol.Hello) -> protocol.Hello:

@@ -61,6 +61,8 @@ class TorchBuilds:
     """Newest first."""
     cpu_download_gb: dict
     mps_download_gb: float
+    mps_min_macos: tuple[int, int]
+    """The oldest macOS its Apple-silicon wheel installs on (the wheel's platform tag)."""
 
 
 _CUDA_12 = {"linux": "525.60.13", "windows": "528.33"}
@@ -74,6 +76,7 @@ TORCH_BUILDS = {
         ),
         cpu_download_gb={"linux": 0.19, "windows": 0.12},
         mps_download_gb=0.11,
+        mps_min_macos=(14, 0),  # torch-2.13.0-cp311-cp311-macosx_14_0_arm64.whl
     ),
 }
 
@@ -202,6 +205,11 @@ def _plan_cpu(machine: Machine, requirement: str, builds: TorchBuilds, warnings:
 
 def _plan_mac(machine: Machine, requirement: str, builds: TorchBuilds) -> SetupPlan:
     if machine.arch == "arm64" and not machine.translated:
+        if machine.macos_version is not None and machine.macos_version < builds.mps_min_macos:
+            needed = ".".join(map(str, builds.mps_min_macos))
+            return SetupPlan(requirement, PYPI, "", "", 0.0, refusal=(
+                f"{requirement.replace('==', ' ')} needs macOS {needed} or later, this Mac runs "
+                f"{'.'.join(map(str, machine.macos_version))}: update macOS and press Set Up Engine again"))
         return SetupPlan(requirement, PYPI, "Apple GPU (MPS)", "mps", builds.mps_download_gb + OTHER_REQUIREMENTS_GB)
     if machine.translated:
         refusal = ("Blender is the Intel build, running on this Apple-silicon Mac through Rosetta, and torch has no "

@@ -46,6 +46,7 @@ class Machine:
     """Why nvidia-smi exists but gave no GPU (a driver that does not answer), for the plan's warning."""
     translated: bool = False
     """macOS: an Intel build of Blender running on Apple silicon through Rosetta."""
+    macos_version: tuple[int, int] | None = None
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
@@ -144,7 +145,7 @@ _probed: Machine | None = None  # facts about this session's hardware, found onc
 def _probe() -> Machine:
     os_name = _os_name()
     if os_name == "macos":
-        return Machine(os=os_name, arch=_arch(), translated=_rosetta())
+        return Machine(os=os_name, arch=_arch(), translated=_rosetta(), macos_version=parse_version(platform.mac_ver()[0]))
     gpu, problem = probe_nvidia()
     return Machine(os=os_name, arch=_arch(), gpu=gpu, nvidia_problem=problem)
 

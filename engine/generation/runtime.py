@@ -223,10 +223,6 @@ def describe_device(device: str) -> str:
     return "cpu"
 
 
-def default_device_description() -> str:
-    return describe_device(resolve_device("auto"))
-
-
 def device_report(device: str | None = None) -> dict:
     """What the engine runs on by default, for ``hello`` and ``python -m engine check``: the device,
     its name and memory, the precision it will use, and the torch/CUDA versions."""

@@ -145,6 +145,12 @@ def test_apple_silicon_gets_pypis_build_on_mps():
     assert plan.warnings == () and plan.download_gb < 0.5
 
 
+def test_apple_silicon_on_a_macos_older_than_the_wheel_is_told_to_update():
+    plan = plans.plan_setup(Machine(os="macos", arch="arm64", macos_version=(13, 6)), TORCH)
+    assert not plan.ok and f"torch {TORCH} needs macOS 14.0 or later, this Mac runs 13.6" in plan.refusal
+    assert plans.plan_setup(Machine(os="macos", arch="arm64", macos_version=(15, 1)), TORCH).ok
+
+
 def test_an_intel_mac_is_told_generation_is_not_supported():
     plan = plans.plan_setup(Machine(os="macos", arch="x86_64"), TORCH)
     assert not plan.ok and plan.refusal.startswith("Generation is not supported on Intel Macs")
