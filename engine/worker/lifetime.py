@@ -113,6 +113,8 @@ def _wait_for_reparenting(client_pid: int) -> bool:
 
 
 def _wait_for_windows_process(client_pid: int) -> bool:
+    # By pid, not parent: a venv's python.exe on Windows is a launcher that starts the real
+    # interpreter as its child, so the worker's parent is the launcher, not the client.
     import ctypes
     from ctypes import wintypes
 

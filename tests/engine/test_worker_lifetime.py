@@ -140,23 +140,18 @@ def test_the_log_keeps_stderr_across_sessions_and_rotates(tmp_path):
     assert sorted(p.name for p in log.path.parent.iterdir()) == ["engine.log", "engine.log.1"]
 
 
-def test_a_client_log_holds_what_the_worker_wrote_to_stderr(tmp_path, engine_cache):
+def test_hello_describes_the_device_and_the_log_keeps_the_workers_stderr(tmp_path, engine_cache):
+    """Both checked against independent sources: torch itself, /proc, and the worker's own stderr."""
+    import torch
+
     client = EngineClient(python=sys.executable, package_root=str(REPO_ROOT), env=engine_env(engine_cache),
                           log_path=tmp_path / "logs" / "engine.log")
-    client.start(timeout=120)
+    hello = client.start(timeout=120)
     client.cancel("no-such-request")  # the worker notes it on stderr
     assert client.shutdown(timeout=60) == 0
     text = (tmp_path / "logs" / "engine.log").read_text(encoding="utf-8")
     assert text.startswith("===== ") and f"engine started with {sys.executable}" in text
     assert "cancel for unknown or finished request 'no-such-request' ignored" in text
-
-
-def test_hello_describes_the_device_from_independent_sources(engine_cache):
-    import torch
-
-    client = EngineClient(python=sys.executable, package_root=str(REPO_ROOT), env=engine_env(engine_cache))
-    hello = client.start(timeout=120)
-    client.shutdown(timeout=60)
     assert hello.torch_version == torch.__version__ and hello.cuda_version == torch.version.cuda
     if torch.cuda.is_available():
         assert hello.device_type == "cuda" and hello.device_name == torch.cuda.get_device_name(0)
