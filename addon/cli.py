@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
     generate.add_argument("--scene", help="scene name (default: the file's active scene)")
     generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
+    generate.add_argument("--allow-cpu", action="store_true",
+                          help="run a real model even when the engine has no GPU (hours per take); without it such a take is refused")
     return parser
 
 
@@ -66,6 +68,7 @@ def _generate(context, args) -> int:
         objects=[name.strip() for name in args.objects.split(",") if name.strip()] if args.objects else None,
         reference=args.reference,
         output_directory=args.out,
+        allow_cpu=args.allow_cpu,
     )
     generation = Generation(context, request)
     try:

@@ -2,20 +2,26 @@
 
 One worker per Blender process, kept between generations so the model stays loaded. Its handle is
 module state because a subprocess cannot live in a PropertyGroup; every access goes through the
-functions here, and unregister() and interpreter exit stop it, so no engine outlives Blender.
-The client reads the worker's stdout on its own threads into a queue; only the main thread drains it.
+functions here, and unregister() and interpreter exit stop it. Should Blender die without either,
+the worker still leaves (engine/worker/lifetime.py). The client reads the worker's stdout on its own
+threads into a queue; only the main thread drains it. What the worker writes to stderr is kept in
+``logs/engine.log`` in the extension's user folder (size-capped, kept across sessions); errors
+shown in Blender name that file.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
-import sys
 from pathlib import Path
 
 import bpy
 
+from ..engine.worker import protocol
 from ..engine.worker.client import EngineClient, WorkerError
+from .device_label import engine_line
+from .engine_setup import python_in_environment
 from .preferences import EXTENSION_PACKAGE, get_preferences
 
 PYTHON_VARIABLE = "NEURAL_PREVIS_PYTHON"
@@ -38,8 +44,61 @@ def setup_environment_folder() -> Path:
     return Path(bpy.utils.extension_path_user(EXTENSION_PACKAGE, create=True)) / "engine-env"
 
 
-def python_in_environment(environment: Path) -> Path:
-    return environment / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+def log_folder() -> Path:
+    return user_folder("logs")
+
+
+def engine_log() -> Path:
+    """What every engine this Blender starts writes to stderr, kept across sessions."""
+    return log_folder() / "engine.log"
+
+
+def setup_log() -> Path:
+    return log_folder() / "engine-setup.log"
+
+
+def with_log(message: str) -> str:
+    """An engine error as shown in Blender: the message, and where the details are."""
+    return f"{message} (details: {engine_log()}; Open Log Folder in the Neural Previs preferences)"
+
+
+def _device_file() -> Path:
+    return user_folder("state") / "engine-device.json"
+
+
+def remember_device(report) -> None:
+    """Keep what the engine last ran on (a hello, or Set Up Engine's check), for the panel and the
+    CPU warning before the engine is even started."""
+    keys = ("device", "device_type", "device_name", "device_memory", "dtype", "torch_version", "cuda_version")
+    data = {key: (report.get(key) if isinstance(report, dict) else getattr(report, key, None)) for key in keys}
+    try:
+        _device_file().write_text(json.dumps(data), encoding="utf-8")
+    except OSError:
+        pass  # a read-only user folder: the panel just knows less
+
+
+def known_device() -> dict | None:
+    """The running engine's device, else the last one seen, else None."""
+    client = current()
+    if client is not None and client.hello is not None:
+        hello = client.hello
+        return {key: getattr(hello, key) for key in ("device", "device_type", "device_name", "device_memory", "dtype", "torch_version", "cuda_version")}
+    try:
+        return json.loads(_device_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def status_line(state) -> str:
+    """The engine line of the 3D View panel (ui/panel.py draws it)."""
+    return engine_line(state.engine_status, known_device(), current() is not None)
+
+
+def accept_hello(client: EngineClient, hello: protocol.Hello) -> protocol.Hello:
+    """Check the worker's hello (``WorkerError`` for a wrong protocol) and remember its device."""
+    client.accept_hello(hello)
+    remember_device(hello)
+    return hello
 
 
 def resolve_engine_python(preferences=None) -> str:
@@ -100,7 +159,8 @@ def launch() -> EngineClient:
         return client
     if client is not None:  # the Models Folder changed: a worker started before would look in the old one
         stop(timeout=5.0)
-    client = EngineClient(python=resolve_engine_python(preferences), package_root=str(PACKAGE_ROOT), env=environment)
+    client = EngineClient(python=resolve_engine_python(preferences), package_root=str(PACKAGE_ROOT), env=environment,
+                          log_path=engine_log())
     try:
         client.launch()
     except WorkerError as error:
@@ -127,6 +187,7 @@ def forget(client: EngineClient) -> None:
 
 
 def stderr_tail(client: EngineClient, lines: int = 3) -> str:
+    """The worker's last stderr lines, for a one-line error (the whole of it is in the log)."""
     tail = [line for line in client.stderr_tail() if line.strip()]
     return " | ".join(tail[-lines:])
 

@@ -22,6 +22,7 @@ from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
 from . import engine_session, model_download, model_store
 from .conditioning import ConditioningError, ConditioningRender
+from .cpu_warning import cpu_warning
 from .preferences import get_preferences
 from .take_files import TakeFolderError, read_take
 from .timeline import TimelineError, place_take
@@ -54,6 +55,8 @@ class GenerationRequest:
     objects: list[str] | None = None
     reference: str | None = None
     output_directory: str | None = None
+    allow_cpu: bool = False
+    """Run a real model even when the engine turns out to be on the CPU (the artist confirmed)."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -129,6 +132,31 @@ def build_params(context, request: GenerationRequest, bundle_objects: list[str])
     return params
 
 
+def shot_size(scene) -> tuple[int, int, int]:
+    """Frames, width and height of the shot the bundle will hold."""
+    frames = len(range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)))
+    scale = scene.render.resolution_percentage / 100
+    return frames, round(scene.render.resolution_x * scale), round(scene.render.resolution_y * scale)
+
+
+def cpu_warning_for(context, request: GenerationRequest, engine_device: dict | None) -> str | None:
+    """The warning before a real model runs on the CPU (None when there is nothing to say)."""
+    settings = context.scene.neural_previs
+    preferences = get_preferences(context)
+    model = (request.model if request.model is not None else settings.model) or preferences.default_model
+    steps = request.steps if request.steps is not None else (settings.steps or None)
+    guidance = request.guidance if request.guidance is not None else (settings.guidance or None)
+    frames, width, height = shot_size(context.scene)
+    return cpu_warning(model, preferences.device, engine_device, frames, width, height, steps, guidance is None or guidance > 1)
+
+
+def cpu_refusal(warning: str) -> str:
+    """A CPU warning as the reason a take did not start, with the way to run it anyway."""
+    if bpy.app.background:
+        return f"{warning}; to run it anyway pass allow_cpu=True (headless: --allow-cpu), or set Device to CPU in the Neural Previs preferences"
+    return f"{warning}; to run it anyway, press Generate Take and confirm, or set Device to CPU in the Neural Previs preferences"
+
+
 class Generation:
     """Scene to strip for one take. begin(), then tick() until done; cancel() any time; result holds the strip name."""
 
@@ -163,6 +191,7 @@ class Generation:
         model = self.request.model or self.scene.neural_previs.model or preferences.default_model
         if model_download.needs_download(model, self.context):
             raise GenerationError(model_store.not_downloaded_message(model, model_download.models_folder_of(preferences)))
+        self._refuse_the_cpu_unless_allowed()  # before rendering anything, when the engine's device is known
         shot = _safe_name(self.scene.name)
         # No folder is made here: the bundle writer creates (and on failure removes) what it needs.
         shot_folder = _output_root(self.scene.neural_previs, self.request) / shot
@@ -204,7 +233,7 @@ class Generation:
                     return False
                 event = self._client.next_event(timeout=0)
             if self._phase == "starting" and time.monotonic() - self._engine_wait_started > ENGINE_START_TIMEOUT_S:
-                self._fail(f"The engine did not start within {ENGINE_START_TIMEOUT_S:.0f} s")
+                self._fail(engine_session.with_log(f"The engine did not start within {ENGINE_START_TIMEOUT_S:.0f} s"))
             return not self.done
         return False
 
@@ -225,7 +254,16 @@ class Generation:
         else:
             self._send()
 
+    def _refuse_the_cpu_unless_allowed(self) -> None:
+        warning = None if self.request.allow_cpu else cpu_warning_for(self.context, self.request, engine_session.known_device())
+        if warning:
+            raise GenerationError(cpu_refusal(warning))
+
     def _send(self) -> None:
+        try:
+            self._refuse_the_cpu_unless_allowed()  # an engine started just now may be the first to say it has no GPU
+        except GenerationError as error:
+            self._fail(str(error))
         self._request_id = self._client.generate(str(self.bundle_folder), str(self.take_folder), self._params.to_dict())
         self._phase = "generating"
         self.progress = Progress("loading", 0.1, "Sent to the engine")
@@ -233,9 +271,9 @@ class Generation:
     def _handle(self, event) -> None:
         if isinstance(event, protocol.Hello):
             try:
-                self._client.accept_hello(event)
+                engine_session.accept_hello(self._client, event)
             except WorkerError as error:
-                self._fail(str(error))
+                self._fail(engine_session.with_log(str(error)))
                 return
             if self._phase == "starting":
                 self._send()
@@ -244,7 +282,7 @@ class Generation:
         if isinstance(event, protocol.Error) and event_id is None:
             tail = engine_session.stderr_tail(self._client)
             engine_session.forget(self._client)
-            self._fail(f"The engine stopped: {event.message}" + (f" ({tail})" if tail else "") + "; start it again and retry")
+            self._fail(engine_session.with_log(f"The engine stopped: {event.message}" + (f" ({tail})" if tail else "") + "; start it again and retry"))
             return
         if event_id != self._request_id:
             return
@@ -264,9 +302,9 @@ class Generation:
             elif event.kind == "worker":
                 tail = engine_session.stderr_tail(self._client)
                 engine_session.forget(self._client)
-                self._fail(event.message + (f" ({tail})" if tail else ""))
+                self._fail(engine_session.with_log(event.message + (f" ({tail})" if tail else "")))
             else:
-                self._fail(event.message)
+                self._fail(engine_session.with_log(event.message))
 
     def _show_progress(self, event: protocol.Progress) -> None:
         phase = event.phase

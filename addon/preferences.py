@@ -6,9 +6,10 @@ from bpy.props import EnumProperty, StringProperty
 EXTENSION_PACKAGE = __package__.rpartition(".")[0]
 
 DEVICE_ITEMS = (
-    ("auto", "Automatic", "The first CUDA GPU, else the CPU"),
-    ("cuda", "CUDA GPU", "The first CUDA GPU"),
-    ("cpu", "CPU", "The CPU (only the tiny-random test model is practical)"),
+    ("auto", "Automatic", "The first NVIDIA GPU, else Apple's GPU, else the CPU (a real model on the CPU asks first)"),
+    ("cuda", "NVIDIA GPU", "The first CUDA GPU"),
+    ("mps", "Apple GPU", "The GPU of an Apple-silicon Mac (MPS)"),
+    ("cpu", "CPU", "The CPU, chosen knowingly: real models take hours, only the tiny-random test model is quick"),
 )
 OFFLOAD_ITEMS = (
     ("none", "Fastest", "Everything stays on the GPU"),

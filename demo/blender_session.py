@@ -22,10 +22,13 @@ def built_package() -> Path:
 
 
 def isolate_user_folder() -> None:
-    """Point Blender's user folder at a fresh temporary one; must run before bpy is first imported."""
+    """Point Blender's user folder at a fresh temporary one; must run before bpy is first imported.
+
+    Its path has a space and accents, as a Windows user folder often does (C:\\Users\\Usér Nàme\\...):
+    the extension, its engine environment, logs and caches all live under it."""
     if "bpy" in sys.modules:
         raise RuntimeError("bpy was imported before the Blender user folder was isolated")
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_previs_blender_user_")
+    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_previs Usér Nàme ")
 
 
 def start_blender_with_extension():

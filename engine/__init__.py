@@ -9,7 +9,7 @@ Entry points: ``python -m engine generate ...`` and ``python -m engine serve`` (
 Folders: ``formats/`` (bundle, params, take, shot list), ``generation/`` (the path from a request to a
 take), ``backends/`` (one module per video model), ``models/`` (known models, weights on disk),
 ``speed/`` (speed and memory switches), ``worker/`` (protocol, serve, client), ``batch/`` (shot
-lists on Ray); ``cli.py`` is the command line.
+lists on Ray); ``cli.py`` is the command line, ``environment_check.py`` its ``check``.
 """
 
 __version__ = "0.1.0"

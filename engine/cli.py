@@ -1,5 +1,6 @@
-"""Command line: ``python -m engine generate BUNDLE --out TAKE ...``, ``python -m engine serve`` and
-``python -m engine download NAME_OR_REPO_ID [--models-dir DIR]``.
+"""Command line: ``python -m engine generate BUNDLE --out TAKE ...``, ``python -m engine serve``,
+``python -m engine download NAME_OR_REPO_ID [--models-dir DIR]``,
+``python -m engine qc TAKE_DIR`` and ``python -m engine check`` (can this Python run the engine, on which device: one JSON line).
 
 ``generate`` writes progress to stdout as protocol JSON lines (the same ``progress``/``result``/
 ``error`` messages as the worker, with id ``"generate"``), or a readable progress bar when stdout is
@@ -48,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--quality", choices=QUALITIES, default="final",
                           help="final, or preview: fewer steps and a quarter of the pixels, for fast iteration (default: final)")
     generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none", help="GPU memory profile: none (fastest), model, group (least memory)")
-    generate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: bfloat16 on CUDA, float32 on CPU)")
+    generate.add_argument("--device", default="auto", help="auto (CUDA GPU, else Apple GPU, else CPU), cpu, mps, cuda or cuda:N (default: auto)")
+    generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: the best the device computes, probed: bfloat16, else float16; float32 on the CPU)")
     generate.add_argument("--download", action="store_true", help="download missing weights first, as `download` does (offline otherwise)")
     generate.add_argument("--motion-adapter", metavar="ID", help="animatediff-controlnet: motion adapter folder or repo id")
     generate.add_argument("--controlnet", metavar="ID", help="animatediff-controlnet: depth ControlNet folder or repo id")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
+    commands.add_parser("check", help="import torch and diffusers and report the device, as one JSON line (exit 0 when usable)")
 
     download = commands.add_parser(
         "download", help="download a model's weights from the Hugging Face Hub (only what the pipeline loads; resumable)"
@@ -108,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return qc_cli.run(args)
     protocol_out = reserve_stdout()
+    if args.command == "check":
+        from .environment_check import main as check_main
+
+        return check_main(protocol_out)
     if args.command == "serve":
         from .worker.serve import serve
 

@@ -1,20 +1,24 @@
-"""Engine lifecycle operators: start and stop the warm worker, and set up its environment."""
+"""Engine lifecycle operators: start and stop the warm worker, set up (or repair) its environment,
+open the folder of its logs."""
 
 import subprocess
 import sys
-import traceback
+import time
 from pathlib import Path
 
 import bpy
 
 from ..addon import engine_session
+from ..addon.device_label import describe_device
+from ..addon.engine_setup import ENGINE_REQUIREMENTS, EngineSetup, SetupError, plan_for
+from ..addon.machine import this_machine
 from ..engine.worker import protocol
 
 _HELLO_TIMEOUT_S = 600.0
 
 
 def _describe(hello: protocol.Hello) -> str:
-    return f"Ready on {hello.device}"
+    return f"Ready on {describe_device(hello)}"
 
 
 def _poll_for_hello():
@@ -28,11 +32,16 @@ def _poll_for_hello():
         return None
     event = client.next_event(timeout=0)
     if isinstance(event, protocol.Hello):
-        client.accept_hello(event)
+        try:
+            engine_session.accept_hello(client, event)
+        except engine_session.WorkerError as error:
+            state.engine_status = engine_session.with_log(f"Failed to start: {error}")
+            engine_session.forget(client)
+            return None
         state.engine_status = _describe(event)
         return None
     if isinstance(event, protocol.Error):
-        state.engine_status = f"Failed to start: {event.message} {engine_session.stderr_tail(client)}"
+        state.engine_status = engine_session.with_log(f"Failed to start: {event.message} {engine_session.stderr_tail(client)}")
         engine_session.forget(client)
         return None
     return 0.25
@@ -47,6 +56,9 @@ class NEURAL_PREVIS_OT_engine_start(bpy.types.Operator):
     def poll(cls, context):
         if engine_session.current() is not None:
             cls.poll_message_set("The engine is already running")
+            return False
+        if context.window_manager.neural_previs.engine_setup_running:
+            cls.poll_message_set("Set Up Engine is running; wait for it or press Esc")
             return False
         reason = engine_session.unavailable_reason()
         if reason:
@@ -67,14 +79,19 @@ class NEURAL_PREVIS_OT_engine_start(bpy.types.Operator):
             return {"FINISHED"}
         event = client.next_event(timeout=_HELLO_TIMEOUT_S)
         if isinstance(event, protocol.Hello):
-            client.accept_hello(event)
+            try:
+                engine_session.accept_hello(client, event)
+            except engine_session.WorkerError as error:
+                engine_session.forget(client)
+                self.report({"ERROR"}, engine_session.with_log(f"The engine did not start: {error}"))
+                return {"CANCELLED"}
             state.engine_status = _describe(event)
-            self.report({"INFO"}, f"Engine {state.engine_status.lower()}")
+            self.report({"INFO"}, f"Engine {state.engine_status[0].lower()}{state.engine_status[1:]}")
             return {"FINISHED"}
         message = event.message if isinstance(event, protocol.Error) else f"no answer within {_HELLO_TIMEOUT_S:.0f} s"
         tail = engine_session.stderr_tail(client)
         engine_session.forget(client)
-        self.report({"ERROR"}, f"The engine did not start: {message}" + (f" ({tail})" if tail else ""))
+        self.report({"ERROR"}, engine_session.with_log(f"The engine did not start: {message}" + (f" ({tail})" if tail else "")))
         return {"CANCELLED"}
 
 
@@ -100,114 +117,162 @@ class NEURAL_PREVIS_OT_engine_stop(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _requirements_file() -> Path:
-    return engine_session.PACKAGE_ROOT / "engine" / "requirements.txt"
+def _setup_for(requirements: Path, repair: bool) -> EngineSetup:
+    return EngineSetup(
+        base_python=sys.executable, environment=engine_session.setup_environment_folder(), requirements=requirements,
+        package_root=engine_session.PACKAGE_ROOT, plan=plan_for(this_machine(), requirements),
+        log_path=engine_session.setup_log(), repair=repair,
+    )
 
 
-def setup_commands(environment: Path, requirements: Path) -> list[list[str]]:
-    """The commands that make the engine's environment: a venv from Blender's Python, then pip into it (never into Blender's)."""
-    python = engine_session.python_in_environment(environment)
-    return [
-        [sys.executable, "-m", "venv", str(environment)],
-        [str(python), "-m", "pip", "install", "--upgrade", "pip"],
-        [str(python), "-m", "pip", "install", "-r", str(requirements)],
-    ]
+def _by_hand(setup: EngineSetup) -> str:
+    """The commands a user can run in a terminal instead (flags that only matter to us left out)."""
+    quiet = {"--disable-pip-version-check", "--no-input"}
+    commands = [[part for part in step.command if part not in quiet] for step in setup._plan_steps()]
+    return " ; ".join(subprocess.list2cmdline(command) for command in commands)
 
 
 class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
     bl_idname = "neural_previs.engine_setup"
     bl_label = "Set Up Engine"
-    bl_description = "Create the engine's own Python environment in Blender's user data and install torch and diffusers into it (needs online access)"
+    bl_description = ("Create the engine's own Python environment in Blender's user data and install the torch build for this "
+                      "machine, diffusers and the rest (needs online access); Esc cancels, running it again resumes")
 
     requirements: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"}, description="Requirements file (tests use a small one)")
+    repair: bpy.props.BoolProperty(
+        name="Repair", options={"SKIP_SAVE"},
+        description="Re-create the engine's environment in place and reinstall everything (pip's cache saves downloading again)",
+    )
 
-    def _commands(self):
-        requirements = Path(self.requirements) if self.requirements else _requirements_file()
-        return setup_commands(engine_session.setup_environment_folder(), requirements)
-
-    def _manual_instructions(self) -> str:
-        return " ; ".join(" ".join(f'"{part}"' if " " in part else part for part in command) for command in self._commands())
+    @classmethod
+    def poll(cls, context):
+        state = context.window_manager.neural_previs
+        if state.engine_setup_running:
+            cls.poll_message_set("Set Up Engine is running; Esc cancels it")
+            return False
+        if state.generation_running:
+            cls.poll_message_set("A generation is running; cancel it first")
+            return False
+        return True
 
     def execute(self, context):
+        state = context.window_manager.neural_previs
+        requirements = Path(self.requirements) if self.requirements else ENGINE_REQUIREMENTS
+        self._setup = _setup_for(requirements, self.repair)
         if not bpy.app.online_access:
-            self.report(
-                {"ERROR"},
-                "Online access is off, so nothing is downloaded; allow it in Preferences > System > Network, "
-                f"or run by hand: {self._manual_instructions()}",
-            )
+            self.report({"ERROR"}, "Online access is off, so nothing is downloaded; allow it in Preferences > System > Network, "
+                                   f"or run by hand: {_by_hand(self._setup)}")
             return {"CANCELLED"}
         if engine_session.current() is not None:
-            engine_session.stop(timeout=5.0)
-        self._pending = self._commands()
-        self._process = None
-        # pip prints far more than a pipe holds: the log file keeps it from blocking and keeps it for the user.
-        self._log_path = engine_session.user_folder("logs") / "engine-setup.log"
-        self._log_path.write_text("")
+            engine_session.stop(timeout=5.0)  # its environment is about to change under it
+        try:
+            self._setup.start()
+        except SetupError as error:
+            return self._failed(context, str(error))
+        state.engine_setup_running = True
+        self._show(context)
         if bpy.app.background:
             return self._run_blocking(context)
-        self._timer = context.window_manager.event_timer_add(0.5, window=context.window)
+        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
         context.window_manager.modal_handler_add(self)
-        context.window_manager.neural_previs.engine_status = "Setting up the engine environment"
         return {"RUNNING_MODAL"}
 
-    def _start_next(self):
-        command = self._pending.pop(0)
-        with open(self._log_path, "a", encoding="utf-8") as log:
-            log.write("$ " + " ".join(command) + "\n")
-            log.flush()
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-    def _log_text(self) -> str:
-        return self._log_path.read_text(encoding="utf-8", errors="replace")
-
     def _run_blocking(self, context):
+        def show(progress):
+            print(f"Neural Previs: {progress.text()}", flush=True)
+
         try:
-            while self._pending:
-                self._start_next()
-                if self._process.wait() != 0:
-                    return self._failed(context, self._log_text())
-        except OSError as error:
+            while self._setup.tick():
+                if self._setup.progress.text() != context.window_manager.neural_previs.engine_setup_status:
+                    self._show(context)
+                    show(self._setup.progress)
+                time.sleep(0.2)
+        except SetupError as error:
             return self._failed(context, str(error))
+        except KeyboardInterrupt:  # Ctrl-C in a terminal is this path's Esc
+            self._setup.cancel()
+            return self._cancelled(context)
         return self._succeeded(context)
 
     def modal(self, context, event):
-        if event.type == "ESC":
-            if self._process is not None and self._process.poll() is None:
-                self._process.kill()
-            context.window_manager.event_timer_remove(self._timer)
-            context.window_manager.neural_previs.engine_status = "Set-up cancelled"
-            self.report({"WARNING"}, "Engine set-up cancelled; run it again to finish")
-            return {"CANCELLED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            self._setup.cancel()
+            self._end(context)
+            return self._cancelled(context)
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         try:
-            if self._process is None or self._process.poll() is not None:
-                if self._process is not None and self._process.returncode != 0:
-                    context.window_manager.event_timer_remove(self._timer)
-                    return self._failed(context, self._log_text())
-                if not self._pending:
-                    context.window_manager.event_timer_remove(self._timer)
-                    return self._succeeded(context)
-                self._start_next()
-        except Exception as error:
-            traceback.print_exc()
-            context.window_manager.event_timer_remove(self._timer)
+            running = self._setup.tick()
+        except SetupError as error:
+            self._end(context)
             return self._failed(context, str(error))
-        return {"RUNNING_MODAL"}
+        self._show(context)
+        if running:
+            return {"RUNNING_MODAL"}
+        self._end(context)
+        return self._succeeded(context)
 
-    def _failed(self, context, output: str):
-        last = next((line for line in reversed((output or "").splitlines()) if line.strip()), "no output")
-        context.window_manager.neural_previs.engine_status = "Set-up failed"
-        self.report({"ERROR"}, f"Engine set-up failed: {last.strip()}; the log is {self._log_path}, or run by hand: {self._manual_instructions()}")
+    def cancel(self, context):
+        """Blender ends the operator (a new file, the window closing): pip is stopped, nothing is left running."""
+        self._setup.cancel()
+        self._end(context)
+        context.window_manager.neural_previs.engine_setup_status = "Set-up cancelled; press Set Up Engine to resume"
+
+    def _show(self, context):
+        state = context.window_manager.neural_previs
+        progress = self._setup.progress
+        state.engine_setup_progress = progress.fraction
+        state.engine_setup_status = progress.text()
+        state.engine_status = "Setting up the engine"
+        for window in context.window_manager.windows:
+            for area in window.screen.areas:
+                area.tag_redraw()
+
+    def _end(self, context):
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        context.window_manager.neural_previs.engine_setup_running = False
+
+    def _cancelled(self, context):
+        state = context.window_manager.neural_previs
+        state.engine_setup_running = False
+        state.engine_status = "Stopped"
+        state.engine_setup_status = "Set-up cancelled; press Set Up Engine to resume"
+        self.report({"WARNING"}, "Engine set-up cancelled; press Set Up Engine again to resume where it stopped")
+        return {"CANCELLED"}
+
+    def _failed(self, context, message: str):
+        state = context.window_manager.neural_previs
+        state.engine_setup_running = False
+        state.engine_status = "Set-up failed"
+        state.engine_setup_status = message
+        self.report({"ERROR"}, f"Engine set-up failed: {message}")
         return {"CANCELLED"}
 
     def _succeeded(self, context):
-        context.window_manager.neural_previs.engine_status = "Stopped (set up)"
-        self.report({"INFO"}, f"Engine environment ready in {engine_session.setup_environment_folder()}")
+        state = context.window_manager.neural_previs
+        state.engine_setup_running = False
+        state.engine_status = f"Stopped (set up; {self._setup.ready.lower()})"
+        state.engine_setup_status = self._setup.ready
+        engine_session.remember_device(self._setup.report)
+        self.report({"INFO"}, f"{self._setup.ready} (the engine's environment is {engine_session.setup_environment_folder()})")
         return {"FINISHED"}
 
 
-_CLASSES = (NEURAL_PREVIS_OT_engine_start, NEURAL_PREVIS_OT_engine_stop, NEURAL_PREVIS_OT_engine_setup)
+class NEURAL_PREVIS_OT_open_log_folder(bpy.types.Operator):
+    bl_idname = "neural_previs.open_log_folder"
+    bl_label = "Open Log Folder"
+    bl_description = "Open the folder with the engine's log and Set Up Engine's log in the file browser"
+
+    def execute(self, context):
+        folder = engine_session.log_folder()
+        bpy.ops.wm.path_open(filepath=str(folder))
+        self.report({"INFO"}, f"Logs are in {folder}")
+        return {"FINISHED"}
+
+
+_CLASSES = (NEURAL_PREVIS_OT_engine_start, NEURAL_PREVIS_OT_engine_stop, NEURAL_PREVIS_OT_engine_setup, NEURAL_PREVIS_OT_open_log_folder)
 
 
 register, unregister = bpy.utils.register_classes_factory(_CLASSES)

@@ -6,11 +6,11 @@ From a script in the UI it is modal too when invoked; with EXEC it blocks, as it
 """
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..addon import engine_session
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
-from ..addon.generation import Generation, GenerationError, GenerationRequest
+from ..addon.generation import Generation, GenerationError, GenerationRequest, cpu_warning_for
 from ..addon.properties import MODE_ITEMS
 from .messages import failure_message
 
@@ -40,6 +40,10 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
     objects: StringProperty(name="Objects", description="Selective mode: object names, separated by commas", options={"SKIP_SAVE"})
     reference: StringProperty(name="Reference", subtype="FILE_PATH", options={"SKIP_SAVE"} | BLEND_RELATIVE_PATH_OPTIONS)
     output_directory: StringProperty(name="Output Folder", subtype="DIR_PATH", options={"SKIP_SAVE"} | BLEND_RELATIVE_PATH_OPTIONS)
+    allow_cpu: BoolProperty(
+        name="Allow CPU", options={"SKIP_SAVE"},
+        description="Run a real model even if the engine has no GPU (hours per take); from a button Blender asks first",
+    )
 
     @classmethod
     def poll(cls, context):
@@ -63,7 +67,7 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
         given = {name: getattr(self, name) for name in _OVERRIDABLE if self.properties.is_property_set(name)}
         if "objects" in given:
             given["objects"] = [name.strip() for name in given["objects"].split(",") if name.strip()]
-        return GenerationRequest(**given)
+        return GenerationRequest(**given, allow_cpu=self.allow_cpu)
 
     def _begin(self, context) -> Generation:
         generation = Generation(context, self._request())
@@ -73,6 +77,8 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
         return generation
 
     def execute(self, context):
+        if getattr(self, "_confirmed_cpu", False):  # Run on CPU pressed in invoke's dialog: go on as from the button
+            return self._run_modal(context)
         state = context.window_manager.neural_previs
         try:
             generation = self._begin(context)
@@ -100,6 +106,14 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
+        warning = None if self.allow_cpu else cpu_warning_for(context, self._request(), engine_session.known_device())
+        if warning:
+            self.allow_cpu = self._confirmed_cpu = True
+            return context.window_manager.invoke_confirm(
+                self, event, title="Run on the CPU?", message=f"{warning}. Run it anyway?", confirm_text="Run on CPU", icon="WARNING")
+        return self._run_modal(context)
+
+    def _run_modal(self, context):
         state = context.window_manager.neural_previs
         try:
             self._generation = self._begin(context)

@@ -2,6 +2,8 @@
 
 import bpy
 
+from ..addon import engine_session
+
 
 class NEURAL_PREVIS_PT_main(bpy.types.Panel):
     bl_label = "Neural Previs"
@@ -42,7 +44,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
             layout.operator("neural_previs.generate", icon="RENDER_ANIMATION")
         if state.last_error:
             layout.label(text=state.last_error, icon="ERROR")
-        layout.label(text=f"Engine: {state.engine_status}", icon="SYSTEM")
+        layout.label(text=engine_session.status_line(state), icon="SYSTEM")
 
 
 class NEURAL_PREVIS_PT_conditioning(bpy.types.Panel):

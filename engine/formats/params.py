@@ -71,10 +71,12 @@ class GenerateParams:
     ``group`` (groups of layers streamed to the GPU: least memory, slowest)."""
 
     device: str = "auto"
-    """``auto`` (first CUDA GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    """``auto`` (the first CUDA GPU, else Apple's GPU, else the CPU), ``cpu``, ``mps`` (Apple silicon),
+    ``cuda`` or ``cuda:N``."""
 
     dtype: str = "auto"
-    """Weights' precision: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``."""
+    """Weights' precision: ``auto`` (what the device computes best: bfloat16 on recent GPUs, else
+    float16, float32 on the CPU; probed when the take starts), ``float32``, ``bfloat16``, ``float16``."""
 
     download: bool = False
     """Allow downloading missing weights from the Hugging Face Hub. Off by default: the engine is
@@ -127,9 +129,9 @@ class GenerateParams:
         if self.dtype not in DTYPES:
             raise ParamsError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.device, str) or not (
-            self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+            self.device in ("auto", "cpu", "mps", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
         ):
-            raise ParamsError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+            raise ParamsError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
         for name in ("reference", "plate", "motion_adapter", "controlnet"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):

@@ -1,2 +1,3 @@
 """The warm worker and its clients: the JSON-lines ``protocol``, ``serve`` (``python -m engine
-serve``), the ``client`` the add-on uses, and ``stdio`` (stdout reserved for protocol lines)."""
+serve``), the ``client`` the add-on uses, ``lifetime`` (a worker never outlives its client, on every OS),
+``log_file`` (its stderr kept across sessions) and ``stdio`` (stdout reserved for protocol lines)."""

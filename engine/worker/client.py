@@ -24,10 +24,13 @@ import sys
 import threading
 from typing import Iterator
 
-from . import protocol
+from . import lifetime, protocol
+from .log_file import RotatingLog
 from ..errors import EngineError
 
 TERMINAL_TYPES = (protocol.Result, protocol.Cancelled, protocol.Error)
+#: After ``shutdown`` times out: how long ``terminate()`` gets before ``kill()``.
+TERMINATE_GRACE_S = 5.0
 
 
 class WorkerError(EngineError):
@@ -37,13 +40,17 @@ class WorkerError(EngineError):
 
 
 class EngineClient:
-    def __init__(self, python: str = sys.executable, package_root: str | None = None, env: dict | None = None):
+    def __init__(self, python: str = sys.executable, package_root: str | None = None, env: dict | None = None,
+                 log_path: str | os.PathLike | None = None):
         """``python``: the engine environment's interpreter (never Blender's); ``package_root``: the
-        folder that contains the ``engine`` package (put on PYTHONPATH)."""
+        folder that contains the ``engine`` package (put on PYTHONPATH); ``log_path``: a file that
+        keeps everything the worker writes to stderr (``log_file.RotatingLog``)."""
         self.python = python
         self.package_root = package_root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.env = env
+        self.log = RotatingLog(log_path) if log_path else None
         self.process: subprocess.Popen | None = None
+        self._job = lifetime.KillOnClose()
         self.hello: protocol.Hello | None = None
         self._events: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
@@ -70,20 +77,25 @@ class EngineClient:
 
     def launch(self) -> None:
         """Start the worker and return at once; its hello arrives as the first event, for ``accept_hello``."""
-        env = dict(os.environ if self.env is None else self.env)
+        env = lifetime.worker_environment(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (self.package_root, env.get("PYTHONPATH")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.log is not None:
+            self.log.start_session(f"engine started with {self.python}")
         try:
             self.process = subprocess.Popen(
                 [self.python, "-m", "engine", "serve"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, encoding="utf-8", bufsize=1, env=env,
+                # The protocol is ASCII JSON; stderr may carry any path, and must never stop the reader.
+                text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
                 # Run from the package root so `-m engine` can only find this engine, never an
                 # unrelated "engine" folder in the caller's directory; paths are sent absolute.
                 cwd=self.package_root,
+                **lifetime.worker_process_options(),
             )
         except OSError as error:
             raise WorkerError(f"cannot start the engine with {self.python}: {error.strerror}") from None
+        self._job.add(self.process)
         self._stderr_thread = threading.Thread(target=self._read_stderr, name="engine-stderr", daemon=True)
         self._stderr_thread.start()
         threading.Thread(target=self._read_stdout, name="engine-stdout", daemon=True).start()
@@ -101,7 +113,8 @@ class EngineClient:
         return list(self._stderr_tail)
 
     def shutdown(self, timeout: float = 60.0) -> int | None:
-        """Ask the worker to exit (a running request is cancelled first); returns its exit code."""
+        """Stop the worker: ``shutdown`` (a running request is cancelled first), and if it has not
+        exited after ``timeout`` seconds, ``terminate()``, then ``kill()``. Returns its exit code."""
         if self.process is None:
             return None
         try:
@@ -116,10 +129,15 @@ class EngineClient:
             return self.process.returncode
 
     def close(self) -> None:
-        """Kill the worker if it is still running."""
+        """End the worker now if it still runs: ``terminate()``, then ``kill()`` if that is ignored."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(TERMINATE_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._job.close()
 
     # -------------------------------------------------------------------------------- requests
 
@@ -204,3 +222,5 @@ class EngineClient:
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
             self._stderr_tail.append(line.rstrip("\n"))
+            if self.log is not None:
+                self.log.write_line(line)

@@ -113,6 +113,19 @@ class Hello(Message):
     ``installed`` (complete on disk), ``available`` (runs offline), ``where`` (its folder), ``partial_bytes``
     (an interrupted download to resume), ``local`` for folders (see ``engine.models.installed``).
     Other folders and repo ids work too."""
+    # What the default device is, in parts a UI can show. Added after protocol 1 shipped: an older
+    # worker leaves them out, hence the defaults.
+    device_type: str = ""
+    """``cuda``, ``mps`` or ``cpu``; empty from a worker that does not say."""
+    device_name: str = ""
+    """e.g. ``NVIDIA GeForce RTX 4090``, ``Apple M3 Max`` or the CPU's name."""
+    device_memory: int = 0
+    """Bytes: the GPU's memory, Metal's recommended working set on Apple silicon, the RAM on a CPU."""
+    dtype: str = ""
+    """The precision ``dtype=auto`` resolves to on that device (probed)."""
+    torch_version: str = ""
+    cuda_version: Optional[str] = None
+    """The CUDA version torch was built with, or ``None`` for a CPU or Apple build."""
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Two threads: the main thread reads requests from stdin and answers ``cancel``/``shutdown`` at once;
 a job thread runs generations one after the other, keeping the pipeline loaded in its ``Session``.
 Every ``generate`` gets exactly one ``result``, ``cancelled`` or ``error``, also when it is cancelled
-while still queued or when the worker is shutting down.
+while still queued or when the worker is shutting down. The worker never outlives its client: see
+``lifetime`` for how (protocol, a watch of the client's process, a grace period for a long step).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from .. import __version__
-from . import protocol
+from . import lifetime, protocol
 from ..errors import EngineError, GenerationCancelled
 from ..formats.params import GenerateParams
 
@@ -43,6 +44,8 @@ class Worker:
         self._thread = threading.Thread(target=self._run_jobs, name="engine-jobs", daemon=True)
         self._stop_requested = False
         self._reading = False
+        self._leaving = False
+        self._leave_lock = threading.Lock()
 
     def request_stop(self) -> None:
         """From a signal handler: stop like ``shutdown``. Only interrupts the blocking stdin read
@@ -64,20 +67,28 @@ class Worker:
 
     def serve(self, stdin) -> int:
         from ..backends import BACKENDS
-        from ..generation.runtime import default_device_description
+        from ..generation.runtime import device_report
         from ..models.weights import known_models
 
         self._thread.start()
+        report = device_report()
         self.send(
             protocol.Hello(
                 protocol=protocol.PROTOCOL_VERSION,
                 engine=__version__,
-                device=default_device_description(),
+                device=report["device"],
                 backends=[spec.describe() for spec in BACKENDS.values()],
                 pid=os.getpid(),
                 models=known_models(),
+                device_type=report["device_type"],
+                device_name=report["device_name"],
+                device_memory=report["device_memory"],
+                dtype=report["dtype"],
+                torch_version=report["torch_version"],
+                cuda_version=report["cuda_version"],
             )
         )
+        lifetime.watch_client(self._client_gone)
         while not self._stop_requested:
             self._reading = True
             try:
@@ -90,13 +101,30 @@ class Worker:
                 break
             if line.strip() and self._handle(line) is protocol.Shutdown:
                 break
-        # shutdown, closed stdin or SIGTERM: cancel what is queued or running, then leave.
-        with self._active_lock:
-            for job in self._active.values():
-                job.cancel.set()
-        self._jobs.put(None)
-        self._thread.join()
+        return self._leave()
+
+    def _leave(self) -> int:
+        """Shutdown, closed stdin, SIGTERM or the client gone: cancel what is queued or running and
+        wait for the job thread. A request stops at its next step; one that does not within
+        ``lifetime.EXIT_GRACE_S`` (a long step, a model load) ends with the process: nobody is left
+        to wait for it. Its take is never renamed into place, so no half-written take appears."""
+        with self._leave_lock:
+            if not self._leaving:
+                self._leaving = True
+                with self._active_lock:
+                    for job in self._active.values():
+                        job.cancel.set()
+                self._jobs.put(None)
+        self._thread.join(lifetime.EXIT_GRACE_S)
+        if self._thread.is_alive():
+            print(f"a request did not stop within {lifetime.EXIT_GRACE_S:.0f} s of the client leaving: exiting without it", file=sys.stderr, flush=True)
+            os._exit(1)
         return 0
+
+    def _client_gone(self) -> None:
+        """From the client watch: the client process died (a crash, a kill) without closing our stdin."""
+        print("the engine's client has exited: stopping", file=sys.stderr, flush=True)
+        os._exit(self._leave())  # the main thread may sit in a read of a stdin that never closes
 
     def _handle(self, line: str):
         try:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from engine.generation.generate import generate_take
+from engine.generation.runtime import device_report, probe_dtype, resolve_device
 from engine.formats.params import GenerateParams
 from engine_testlib import make_bundle
 
@@ -21,7 +22,7 @@ def test_tiny_random_on_cuda_with_each_offload_profile(session, tmp_path, offloa
     params = GenerateParams(prompt="neon", model="tiny-random", seed=2, steps=2, device="cuda", offload=offload)
     generate_take(session, bundle, tmp_path / "take", params, lambda *a, **k: None)
     record = json.loads((tmp_path / "take" / "take.json").read_text())
-    assert record["runtime"]["dtype"] == "bfloat16" and record["runtime"]["device"].startswith("cuda:0")
+    assert record["runtime"]["dtype"] == probe_dtype("cuda:0") and record["runtime"]["device"].startswith("cuda:0")
     assert record["peak_memory"]["device_peak_bytes"] > 0
     frames = sorted((tmp_path / "take" / "frames").iterdir())
     assert len(frames) == 11 and np.asarray(Image.open(frames[0])).shape == (31, 45, 3)
@@ -58,3 +59,12 @@ def test_hosted_text_encoder_on_cuda(tmp_path, monkeypatch, engine_cache):
         assert pipeline.transformer.device.type == "cuda"
     finally:
         session.unload()
+
+
+def test_auto_picks_the_gpu_and_the_precision_it_computes_natively():
+    assert resolve_device("auto") == "cuda:0"
+    native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    assert (probe_dtype("cuda:0") == "bfloat16") == native_bf16
+    report = device_report()
+    assert report["device_name"] == torch.cuda.get_device_name(0) and report["cuda_version"] == torch.version.cuda
+    assert report["device_memory"] == torch.cuda.get_device_properties(0).total_memory
