@@ -11,6 +11,7 @@ def test_pure_modules_do_not_import_torch_or_bpy():
         "import sys\n"
         "import engine, engine.worker.protocol, engine.worker.client, engine.formats.bundle, engine.formats.params\n"
         "import engine.formats.shotlist, engine.generation.snapping, engine.backends, engine.models.catalog, engine.models.weights\n"
+        "import engine.backends.base, engine.speed.policy, engine.speed.switches, engine.speed.quality, engine.speed.prompt_cache\n"
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'bpy', 'OpenEXR', 'PIL') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
