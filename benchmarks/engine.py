@@ -1,26 +1,23 @@
 """Engine speed benchmark: Neural Previs vs the stock diffusers ``WanVACEPipeline``, same GPU, same run.
 
-Builds the real architectures from their published configs with random weights (speed does not
-depend on the weights' values, and no download is needed): Wan2.1-VACE-1.3B and -14B transformers,
-the UMT5-XXL text encoder, the Wan 2.1 VAE. Then, for each model, on the same inputs:
+The real architectures with random weights (``benchmarks/architectures.py``: Wan2.1-VACE-1.3B and
+-14B, UMT5-XXL, the Wan 2.1 VAE; ``--tiny``: the engine's tiny-random components). For each model,
+on the same inputs:
 
 - ``stock``: ``WanVACEPipeline`` run as its documentation example does (bf16 weights, float32 VAE,
   UniPC with flow_shift 3.0, ``pipe.to("cuda")``, ``pipe(video=..., mask=..., prompt=..., ...)``);
-- ``engine``: a full take through ``engine.generation.generate.generate_take`` from a synthetic bundle (depth
-  EXRs + masks at the shot size), with the engine's default speed switches: encoding, each
-  denoising step, decoding, writing (PNGs + preview.mp4), end to end; ratio against ``stock``;
-- ``engine-warm``: the next take with the same model and prompt (no loading, no text encoder);
-- ablations (``steps`` kind: a few denoising steps through the engine's own ``Backend.denoise``),
-  each speed switch on its own: attention backend, batched guidance, regional compile;
-- ``decode``: the VAE decode plain and tiled;
+- ``steps-*``: each speed switch on its own, a few denoising steps through the engine's own
+  ``Backend.denoise``: attention backend, batched guidance, regional compile;
+- ``engine``: a full take through ``generate_take`` from a synthetic bundle (depth EXRs + masks) with
+  what the ablations chose: encoding, each denoising step, decoding, writing, end to end; ratio
+  against ``stock``; ``engine-warm``: the next take with the same model and prompt;
+- ``preview``: a full take at ``quality=preview``; ``decode``: the VAE alone, plain and tiled;
 - memory profiles (``--offload model`` / ``group``): peak GPU memory and time (a few steps,
-  extrapolated to the full step count, labelled ``extrapolated``);
-- ``preview``: a full take at ``quality=preview``.
+  extrapolated to the full step count, labelled ``extrapolated``).
 
 One JSON line per configuration on stdout (and in ``--out``), each in its own try/except so one
 failure does not lose the others; progress on stderr. The transformer's FLOPs are counted from
-the config (matrix products and attention; what the issue's 283 TFLOP per 1.3B forward counts),
-and the achieved rate is given as a fraction of the GPU's dense bf16 peak.
+the config, and the achieved rate is given as a fraction of the GPU's dense bf16 peak.
 
     python benchmarks/engine.py                      # GPU: 1.3B (and 14B if --models includes it)
     python benchmarks/engine.py --tiny               # CPU, tiny configs, same code, < 1 minute
@@ -34,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import gc
 import json
 import os
@@ -46,41 +44,18 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# This file is named engine.py: its own folder must not shadow the engine package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# This file is named engine.py: its folder goes after the repository, so ``engine`` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path[:0] = [str(REPO)]
+sys.path.append(str(HERE))
 
 import numpy as np  # noqa: E402
 
+from architectures import TRANSFORMERS, build_components, make_pipeline, transformer_flops  # noqa: E402
+
 SCHEMA = "neural_previs.benchmark.engine/1"
-
-# ----------------------------------------------------------------------------------- configs
-# Published diffusers configs (Wan-AI/Wan2.1-VACE-{1.3B,14B}-diffusers transformer/config.json;
-# google/umt5-xxl encoder; the Wan 2.1 VAE is AutoencoderKLWan's defaults).
-
-_VACE_COMMON = dict(
-    patch_size=(1, 2, 2), attention_head_dim=128, in_channels=16, out_channels=16, text_dim=4096,
-    freq_dim=256, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
-    vace_in_channels=96,
-)
-TRANSFORMERS = {
-    "vace-1.3b": dict(_VACE_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=list(range(0, 30, 2))),
-    "vace-14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
-    # --tiny: the same architecture, tiny (like the tiny-random model)
-    "tiny": dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-                 text_dim=32, freq_dim=32, ffn_dim=32, num_layers=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-                 rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96),
-}
-# --tiny --models tiny-14b: the tiny model through the 14B's branch (few extrapolated steps, the main
-# set freed before the memory profile), so that branch runs on the CPU too.
-TRANSFORMERS["tiny-14b"] = TRANSFORMERS["tiny"]
-UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                relative_attention_num_buckets=32, relative_attention_max_distance=128,
-                feed_forward_proj="gated-gelu", tie_word_embeddings=False)
-UMT5_TINY = dict(vocab_size=256, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                 relative_attention_num_buckets=8, relative_attention_max_distance=32)
-VAE_TINY = dict(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
 
 #: Dense bf16 tensor-core peak, TFLOP/s, by a substring of ``torch.cuda.get_device_name``.
 BF16_PEAK_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.4), ("H800", 989.4),
@@ -94,8 +69,6 @@ PROFILE_BUDGETS = {("vace-1.3b", "group"): 8_000_000_000, ("vace-14b", "group"):
 PROMPT = "rainy neon street at night, reflections on wet asphalt, cinematic"
 NEGATIVE = "blurry, low quality, static"
 
-
-# ------------------------------------------------------------------------------------ output
 
 class Output:
     def __init__(self, path: Path | None):
@@ -115,119 +88,37 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# ------------------------------------------------------------------------------------ device
-
 class Device:
     def __init__(self, name: str, dtype):
         import torch
 
-        self.name, self.dtype = name, dtype
+        self.torch, self.name, self.dtype = torch, name, dtype
         self.cuda = name.startswith("cuda")
         self.description = torch.cuda.get_device_name(torch.device(name)) if self.cuda else platform.processor() or "cpu"
         self.peak_tflops = next((peak for key, peak in BF16_PEAK_TFLOPS if key in self.description), None) if self.cuda else None
 
     def sync(self) -> None:
         if self.cuda:
-            import torch
-
-            torch.cuda.synchronize(torch.device(self.name))
+            self.torch.cuda.synchronize(self.torch.device(self.name))
 
     def reset_peak(self) -> None:
         gc.collect()
         if self.cuda:
-            import torch
+            self.torch.cuda.empty_cache()
+            self.torch.cuda.reset_peak_memory_stats(self.torch.device(self.name))
 
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(torch.device(self.name))
+    def _memory(self, what: str) -> int | None:
+        return int(getattr(self.torch.cuda, what)(self.torch.device(self.name))) if self.cuda else None
 
     def allocated_bytes(self) -> int | None:
-        if self.cuda:
-            import torch
-
-            return int(torch.cuda.memory_allocated(torch.device(self.name)))
-        return None
+        return self._memory("memory_allocated")
 
     def peak_bytes(self) -> int | None:
-        if self.cuda:
-            import torch
-
-            return int(torch.cuda.max_memory_allocated(torch.device(self.name)))
-        return None
+        return self._memory("max_memory_allocated")
 
     def peak_reserved_bytes(self) -> int | None:
         """What the caching allocator held at its peak: what another program on the GPU could not use."""
-        if self.cuda:
-            import torch
-
-            return int(torch.cuda.max_memory_reserved(torch.device(self.name)))
-        return None
-
-
-# ------------------------------------------------------------------------------------- FLOPs
-
-def transformer_flops(config: dict, latent_frames: int, latent_height: int, latent_width: int, text_tokens: int = 512) -> float:
-    """FLOPs of one transformer forward (batch 1): matrix products and attention, 2 per multiply-add.
-    Main blocks + VACE blocks (+ their projections); embeddings and norms are negligible."""
-    p_t, p_h, p_w = config["patch_size"]
-    tokens = (latent_frames // p_t) * (latent_height // p_h) * (latent_width // p_w)
-    dim = config["num_attention_heads"] * config["attention_head_dim"]
-    ffn = config["ffn_dim"]
-
-    def block() -> float:
-        self_projections = 2 * tokens * dim * dim * 4            # q, k, v, out
-        self_attention = 2 * 2 * tokens * tokens * dim            # QK^T and AV
-        cross_projections = 2 * tokens * dim * dim * 2 + 2 * text_tokens * dim * dim * 2
-        cross_attention = 2 * 2 * tokens * text_tokens * dim
-        feed_forward = 2 * tokens * dim * ffn * 2
-        return self_projections + self_attention + cross_projections + cross_attention + feed_forward
-
-    vace_blocks = len(config["vace_layers"])
-    vace_projections = vace_blocks * 2 * tokens * dim * dim * 1 + 2 * tokens * dim * dim  # after_proj each, before_proj once
-    return config["num_layers"] * block() + vace_blocks * block() + vace_projections
-
-
-# ------------------------------------------------------------------------------------- build
-
-def build_components(model: str, device: "Device"):
-    """Random-weight modules from the published configs, created directly on the device, in the
-    dtypes ``from_pretrained(torch_dtype=bf16)`` would give (``_keep_in_fp32_modules`` in float32;
-    the VAE in float32 as the documentation example loads it)."""
-    import torch
-    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    from engine.backends.tiny_random import _tokenizer
-
-    tiny = model.startswith("tiny")
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    try:
-        with torch.device(device.name):
-            torch.set_default_dtype(device.dtype)
-            transformer = WanVACETransformer3DModel(**TRANSFORMERS[model])
-            text_encoder = UMT5EncoderModel(UMT5Config(**(UMT5_TINY if tiny else UMT5_XXL)))
-            torch.set_default_dtype(torch.float32)
-            vae = AutoencoderKLWan(**(VAE_TINY if tiny else {}))
-    finally:
-        torch.set_default_dtype(previous)
-    for module in (transformer, text_encoder):
-        module.eval().requires_grad_(False)
-        keep = getattr(module, "_keep_in_fp32_modules", None) or []
-        for name, sub in module.named_modules():
-            if any(part in keep for part in name.split(".")):
-                sub.float()
-    vae.eval().requires_grad_(False)
-    return dict(transformer=transformer, text_encoder=text_encoder, vae=vae, tokenizer=_tokenizer())
-
-
-def make_pipeline(components):
-    from diffusers import UniPCMultistepScheduler, WanVACEPipeline
-
-    # As the documentation example: UniPC, flow_shift 3.0 for 480p. One scheduler per pipeline (stateful).
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
-    pipeline = WanVACEPipeline(scheduler=scheduler, **components)
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+        return self._memory("max_memory_reserved")
 
 
 def write_model_folder(folder: Path, model: str) -> Path:
@@ -276,29 +167,26 @@ def write_bundle(root: Path, width: int, height: int, frames: int) -> Path:
     return root
 
 
-def control_inputs(bundle: Path, params):
-    """The stock pipeline's inputs: the same inverse-depth control frames and all-white masks the
-    engine gives the pipeline (built with the engine's own conditioning code)."""
-    from PIL import Image
-
+def first_window(bundle: Path, params, scratch: Path):
+    """The engine's inputs for the shot's first window (its own conditioning code) and the plans."""
     from engine.generation.generate import check_inputs
     from engine.generation.shot import window_inputs
-    from engine.backends import get_spec
     from engine.generation.snapping import plan_size, plan_windows
 
-    with tempfile.TemporaryDirectory() as scratch:
-        checked = check_inputs(bundle, Path(scratch) / "unused", params)
-    spec = get_spec("wan-vace")
+    checked = check_inputs(bundle, scratch / f"unused-{time.monotonic_ns()}", params)
+    spec = checked.spec
     size = plan_size(checked.bundle.width, checked.bundle.height, spec.size_multiple, spec.max_pixels)
     window = plan_windows(len(checked.bundle.frames), spec.window, spec.overlap, spec.frame_rule)[0]
     output = np.zeros((len(checked.bundle.frames), checked.bundle.height, checked.bundle.width, 3), np.uint8)
-    inputs = window_inputs(checked.shot, window, size, output, 0, carry_pixels=True)
-    video = [Image.fromarray(frame) for frame in inputs.control]
-    mask = [Image.fromarray(np.where(g, 255, 0).astype(np.uint8)) for g in inputs.generate]
-    return video, mask, inputs
+    return window_inputs(checked.shot, window, size, output, params.seed, carry_pixels=True)
 
 
-# -------------------------------------------------------------------------------- the runner
+def median_step(step_seconds: list[float]) -> float | None:
+    """The median step without the first (it includes the control video's VAE encode, and compile)."""
+    if not step_seconds:
+        return None
+    return statistics.median(step_seconds[1:]) if len(step_seconds) > 1 else step_seconds[0]
+
 
 class Bench:
     def __init__(self, args, output: Output):
@@ -306,21 +194,18 @@ class Bench:
 
         self.args, self.output = args, output
         self.started = time.perf_counter()
-        device = "cpu" if args.tiny else args.device
         dtype = {"auto": torch.float32 if args.tiny else torch.bfloat16, "bfloat16": torch.bfloat16,
                  "float32": torch.float32}[args.dtype]
-        self.device = Device(device, dtype)
+        self.device = Device("cpu" if args.tiny else args.device, dtype)
         self.work = Path(tempfile.mkdtemp(prefix="np-bench-"))
         self.width, self.height, self.frames = (64, 48, 9) if args.tiny else (args.width, args.height, args.frames)
         self.steps = 2 if args.tiny else args.steps
         self.ablation_steps = 2 if args.tiny else args.ablation_steps
-        self.guidance = 5.0
         self.full_steps = self.steps if args.tiny else args.full_steps
+        self.guidance = 5.0
         self.stock_seconds: dict[str, float] = {}
-        self.engine_seconds: dict[str, float] = {}
         self.stock_step: dict[str, float] = {}
-
-    # ---------------------------------------------------------------------------- helpers
+        self.engine_seconds: dict[str, float] = {}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -337,8 +222,6 @@ class Bench:
 
     def run(self, model: str, config: str, kind: str, function, estimate: float = 0.0) -> dict | None:
         """Run one configuration; emit its JSON line, or an error line; never raise."""
-        import fnmatch
-
         record = self.base(model, config, kind)
         if any(fnmatch.fnmatch(record["config"], pattern) or fnmatch.fnmatch(config, pattern)
                for pattern in self.args.skip.split(",") if pattern):
@@ -366,9 +249,8 @@ class Bench:
         return record
 
     def flop_fields(self, model: str, step_seconds: float | None, forwards_per_step: int = 2) -> dict:
-        config = TRANSFORMERS[model]
         latent_frames = (self.frames - 1) // 4 + 1
-        flops = transformer_flops(config, latent_frames, self.height // 8, self.width // 8) * forwards_per_step
+        flops = transformer_flops(TRANSFORMERS[model], latent_frames, self.height // 8, self.width // 8) * forwards_per_step
         fields = {"transformer_tflop_per_step": float(f"{flops / 1e12:.4g}")}
         if step_seconds:
             achieved = flops / step_seconds / 1e12
@@ -378,423 +260,16 @@ class Bench:
                 fields["fraction_of_bf16_peak"] = round(achieved / self.device.peak_tflops, 4)
         return fields
 
-    # ------------------------------------------------------------------------ per model
-
-    def model(self, model: str) -> None:
-        args = self.args
-        log(f"building {model} with random weights on {self.device.name}")
-        holder: dict = {}
-
-        def build():
-            clock = time.perf_counter()
-            holder["components"] = build_components(model, self.device)
-            self.device.sync()
-            count = {name: sum(p.numel() for p in m.parameters()) for name, m in holder["components"].items() if hasattr(m, "parameters")}
-            return {"build_seconds": round(time.perf_counter() - clock, 2), "parameters": count}
-
-        if self.run(model, "build", "build", build) is None or "components" not in holder:
-            return
-        components = holder["components"]
-        bundle = write_bundle(self.work / f"bundle-{model}", self.width, self.height, self.frames)
-        folder = write_model_folder(self.work / f"model-{model}", model)
-        big = model in ("vace-14b", "tiny-14b")
-        steps = args.steps_14b if big else self.steps
-
-        from engine.formats.params import GenerateParams
-
-        def params(**fields):
-            return GenerateParams(**{"prompt": PROMPT, "negative_prompt": NEGATIVE, "model": str(folder), "seed": 42,
-                                     "steps": steps, "guidance": self.guidance, "device": self.device.name,
-                                     "dtype": str(self.device.dtype).replace("torch.", ""), **fields})
-
-        video, mask, _ = control_inputs(bundle, params())
-
-        # 1. stock WanVACEPipeline, as the diffusers documentation example runs it
-        def stock():
-            import torch
-
-            pipeline = make_pipeline(components)
-            pipeline.to(self.device.name)
-            times = []
-
-            def on_step(pipe, step, timestep, tensors):
-                self.device.sync()
-                times.append(time.perf_counter())
-                return {}
-
-            self.device.sync()
-            clock = time.perf_counter()
-            frames = pipeline(video=video, mask=mask, prompt=PROMPT, negative_prompt=NEGATIVE, height=self.height,
-                              width=self.width, num_frames=self.frames, num_inference_steps=steps, guidance_scale=self.guidance,
-                              generator=torch.Generator().manual_seed(42), callback_on_step_end=on_step).frames[0]
-            self.device.sync()
-            end = time.perf_counter()
-            step_seconds = np.diff([clock] + times).tolist()
-            per_step = statistics.median(step_seconds[1:]) if len(step_seconds) > 1 else step_seconds[0]
-            result = {"steps": steps, "guidance": self.guidance, "output_frames": int(len(frames)),
-                      "phases": {"until_first_step": round(times[0] - clock - per_step, 3),
-                                 "denoising": round(times[-1] - clock - (times[0] - clock - per_step), 3),
-                                 "after_last_step": round(end - times[-1], 3)},
-                      "step_seconds": [round(s, 4) for s in step_seconds], "step_median_seconds": round(per_step, 4),
-                      "generation_seconds": round(end - clock, 3), "peak_memory_bytes": self.device.peak_bytes(),
-                      "note": "phases: until_first_step = text + VAE encoding; after_last_step = VAE decode to numpy"}
-            result.update(self.flop_fields(model, per_step))
-            self.stock_seconds[model] = end - clock
-            self.stock_step[model] = per_step
-            if steps != (self.steps if args.tiny else args.full_steps):
-                result.update(self.extrapolate(result, "generation_seconds", per_step, steps))
-            return result
-
-        estimate = 0 if args.tiny else (steps * 2.2 + 25 if not big else steps * 10 + 40)
-        # Stock first, before anything in the engine has compiled or reconfigured the shared modules.
-        self.run(model, "stock", "take", stock, estimate)
-
-        from engine.backends import load_backend
-        from engine.generation.runtime import resolve_runtime
-        from engine.generation.session import Session
-        from engine.models.weights import resolve_model
-        from engine.speed import acceleration as speed
-
-        session = Session()
-        runtime = resolve_runtime(params())
-        state: dict = {}
-
-        def adopt(acceleration=None, offload="none", comps=None):
-            backend = load_backend("wan-vace")
-            pipeline = make_pipeline(comps or components)
-            pipeline.to(self.device.name)
-            rt = replace(runtime, offload=offload)
-            if offload != "none":
-                pipeline.to("cpu")  # the profiles start from weights on the host, as after loading
-                rt.place(pipeline)
-            applied = backend.configure(pipeline, rt, acceleration or speed.choose(rt))
-            session.adopt(resolve_model(str(folder)), rt, backend, pipeline)
-            state.update(backend=backend, pipeline=pipeline, runtime=rt)
-            return applied
-
-        def take(name, fields=None, offload="none", acceleration=None, fresh=True, note=None):
-            def function():
-                applied = adopt(acceleration, offload) if fresh else state["backend"].applied
-                result = self.take(model, session, bundle, params(offload=offload, **(fields or {})), applied, steps)
-                if note:
-                    result["chosen"] = note
-                if name == "engine":
-                    self.engine_seconds[model] = result.get(
-                        f"end_to_end_seconds_at_{self.full_steps}_steps_extrapolated", result["end_to_end_seconds"])
-                return result
-            return function
-
-        def profile(offload):
-            """A memory profile on a fresh set of modules (built on the GPU, then moved to the CPU and
-            placed by the profile, the allocator's cache emptied). The main set is freed before the
-            profiles, so the peak is the profile's own; the prompt cache is empty (a fresh session),
-            so the text encoder runs inside the profile too."""
-            def function():
-                fresh = build_components(model, self.device)
-                try:
-                    applied = adopt(None, offload, comps=fresh)
-                    result = self.take(model, session, bundle, params(offload=offload, steps=self.ablation_steps), applied, steps)
-                    engine = self.engine_seconds.get(model)
-                    full = result.get(f"end_to_end_seconds_at_{self.full_steps}_steps_extrapolated")
-                    if engine and full:
-                        result["time_vs_unconstrained_engine"] = round(full / engine, 3)
-                    budget = PROFILE_BUDGETS.get((model, offload))
-                    if budget and result.get("peak_reserved_bytes") is not None:
-                        # reserved, not allocated: what the allocator held, so what a GPU of this size must have
-                        result["budget_bytes"] = budget
-                        result["fits_budget"] = result["peak_reserved_bytes"] <= budget
-                    return result
-                finally:
-                    session.unload()
-                    state.clear()
-                    fresh.clear()
-            return function
-
-        def a_few_steps(acceleration):
-            return lambda: self.steps_only(model, session, bundle, params(), acceleration, adopt)
-
-        # 1. each switch on its own: a few denoising steps through Backend.denoise. These come before
-        # the engine's full take, which uses what won here (and so says which switches it used).
-        plain = speed.Acceleration(attention="native", batched_guidance=False, compile=False, vae_tiling=False)
-        probed = replace(plain, attention="auto")
-        ablation_estimate = 0 if args.tiny else 15 * (3 if big else 1)
-        best, chosen = probed, {"attention": "probe"}
-        if not big:
-            self.run(model, "steps-plain", "steps", a_few_steps(plain), ablation_estimate)
-        # (the 14B: its engine take probes the attention backends itself; a few steps cost ~10 s each)
-        measured = None if big else self.run(model, "steps-attention", "steps", a_few_steps(probed), ablation_estimate)
-        if measured:
-            best = replace(plain, attention=measured["switches"]["attention"])
-            chosen["attention"] = measured["switches"]["attention"]
-        if args.more_ablations and not big:
-            for name, acceleration in (("steps-batched-guidance", replace(plain, batched_guidance=True)),
-                                       ("steps-attention+batched", replace(best, batched_guidance=True))):
-                self.run(model, name, "steps", a_few_steps(acceleration), ablation_estimate)
-        # On the CPU only when asked (--tiny --compile on: the dry run of this path; inductor needs a C compiler)
-        if (self.device.cuda or args.compile == "on") and args.compile != "off" and not (big and args.compile == "auto"):
-            compiled = self.run(model, "steps-attention+compile", "steps",
-                                lambda: self.compiled_steps(model, session, bundle, params(), replace(best, compile=True), adopt, state,
-                                                            measured),
-                                # room for compiling (~90 s) and, after it, for the engine's full take
-                                0 if args.tiny else 90 * (3 if big else 1) + steps * (measured or {}).get("step_median_seconds", 2.2) + 25)
-            wins = bool(compiled and compiled.get("fullgraph") and measured
-                        and compiled["step_median_seconds"] < 0.99 * measured["step_median_seconds"])
-            if args.compile == "on" or wins:
-                best = replace(best, compile=True)
-            chosen["compile"] = ("on (--compile on)" if args.compile == "on" else
-                                 f"{'on' if wins else 'off'}: {compiled['step_median_seconds'] if compiled else 'failed'} "
-                                 f"vs {measured['step_median_seconds'] if measured else '?'} s/step eager")
-            if best.compile and args.more_ablations:
-                # batched guidance on compiled blocks (the blocks stay compiled: batch 2 is a new shape)
-                self.run(model, "steps-attention+compile+batched", "steps",
-                         a_few_steps(replace(best, batched_guidance=True)), 0 if args.tiny else 60)
-                # what a later worker pays: compile again with Inductor's on-disk cache warm
-                self.run(model, "steps-attention+compile-cached", "steps",
-                         lambda: self.recompiled_steps(model, session, bundle, params(), best, adopt, state, measured),
-                         0 if args.tiny else 60)
-            if not best.compile and state.get("pipeline") is not None:
-                speed.set_compiled(state["pipeline"].transformer, False)
-
-        # 2. the engine: a full take through generate_take with what won above (compiled blocks, if
-        # any, were compiled by the ablation: this is the warm worker's take, compile already paid)
-        # Always run (estimate 0): it is what the run is for; the compile ablation above reserved its time.
-        self.run(model, "engine", "take", take("engine", acceleration=best, note=chosen), 0)
-        if args.warm:
-            # the next take with the same model and prompt (no loading, no text encoder)
-            self.run(model, "engine-warm", "take", take("engine-warm", {"steps": self.ablation_steps}, fresh=False),
-                     0 if args.tiny else 25)
-
-        # 3. preview quality: a full take (compiled blocks run eagerly at the preview size)
-        if not big:
-            preview_steps = 3 if args.tiny else None  # None: the preview default (engine.speed.acceleration.PREVIEW_STEPS)
-            self.run(model, "preview", "take", take("preview", {"quality": "preview", "steps": preview_steps}, fresh=False),
-                     0 if args.tiny else 30)
-
-        # 4. VAE decode, plain and tiled (same latents), on the main set
-        if state.get("pipeline") is not None:
-            speed.set_compiled(state["pipeline"].transformer, False)
-        if not big:
-            self.run(model, "decode", "decode", lambda: self.decode(session, bundle, params(), adopt), 0 if args.tiny else 45)
-
-        # 5. memory profiles (need a GPU): a few steps, extrapolated to the full count. The main set is
-        # freed first, so each profile's peak is what it needs on its own (what a smaller GPU must hold).
-        session.unload()
-        state.clear()
-        holder.clear()
-        components = None
-        if self.device.cuda:
-            for offload in ("group", "model") if not big else ("group",):
-                self.run(model, f"offload-{offload}", "take", profile(offload), 60 if not big else 150)
-        else:
-            for offload in ("group", "model"):
-                record = self.base(model, f"offload-{offload}", "take")
-                record.update(ok=False, skipped="memory profiles move weights between a GPU and the CPU: CUDA only")
-                self.output.emit(record)
-
-        # free everything before the next model
-        session.unload()
-        state.clear()
-        holder.clear()
-        del components
-        self.device.reset_peak()
-
-    # ------------------------------------------------------------------------- measurements
-
-    def take(self, model, session, bundle, params, applied, steps) -> dict:
-        from engine.generation.generate import generate_take
-
-        times: list[float] = []
-        marks: dict = {}
-
-        def report(phase, step, total, **extra):
-            if phase == "denoising" and step > 0:  # step 0: a note before the first step (compiling)
-                self.device.sync()
-                times.append(time.perf_counter())
-            elif phase == "decoding" and "decoding" not in marks:
-                marks["decoding"] = time.perf_counter()
-
-        out = self.work / f"take-{model}-{len(os.listdir(self.work))}"
-        resident = self.device.allocated_bytes()
-        clock = time.perf_counter()
-        summary = generate_take(session, bundle, out, params, report)
-        total = time.perf_counter() - clock
-        record = json.loads((out / "take.json").read_text())
-        timings = {k: round(v, 3) for k, v in summary.timings.items()}
-        # the first step is counted from the end of encoding (it includes the VAE encode of the control video)
-        denoise_start = clock + summary.timings["loading"] + summary.timings["encoding"]
-        step_seconds = np.diff([denoise_start] + times).tolist()
-        per_step = statistics.median(step_seconds[1:]) if len(step_seconds) > 1 else (step_seconds[0] if step_seconds else None)
-        generation = timings["loading"] + timings["encoding"] + timings["denoising"] + timings["decoding"]
-        result = {"steps": record["resolved"]["steps"], "guidance": record["resolved"]["guidance"], "offload": params.offload,
-                  "quality": params.quality, "phases": timings, "step_seconds": [round(s, 4) for s in step_seconds],
-                  "step_median_seconds": round(per_step, 4) if per_step else None,
-                  "generation_seconds": round(generation, 3), "end_to_end_seconds": round(total, 3),
-                  "peak_memory_bytes": self.device.peak_bytes(), "peak_reserved_bytes": self.device.peak_reserved_bytes(),
-                  "resident_before_bytes": resident,
-                  "peak_memory_above_resident_bytes": (self.device.peak_bytes() - resident) if resident is not None else None,
-                  "switches": record.get("speed", applied),
-                  "work_size": [record["plan"]["work_width"], record["plan"]["work_height"]], "warm": record["warm"],
-                  "note": "loading is 0: the random-weight modules are built in memory (see the build line), not read from disk"}
-        if params.quality == "final":
-            result.update(self.flop_fields(model, per_step))
-        stock = self.stock_seconds.get(model)
-        full = self.args.full_steps if not self.args.tiny else self.steps
-        if result["steps"] != full and params.quality == "final" and per_step:
-            result.update(self.extrapolate(result, "end_to_end_seconds", per_step, result["steps"]))
-        if stock and result["steps"] == steps and params.quality == "final":
-            result["stock_generation_seconds"] = round(stock, 3)
-            result["speedup_vs_stock_generation"] = round(stock / generation, 3)
-            result["speedup_vs_stock_end_to_end"] = round(stock / total, 3)
-            stock_step = self.stock_step.get(model)
-            if result["steps"] != full and stock_step and per_step:
-                # the 14B: a few timed steps; the ratio at the full step count, both sides extrapolated
-                missing = full - result["steps"]
-                result[f"speedup_vs_stock_generation_at_{full}_steps_extrapolated"] = round(
-                    (stock + missing * stock_step) / (generation + missing * per_step), 3)
-        return result
-
-    def extrapolate(self, result, key, per_step, steps) -> dict:
-        full = self.args.full_steps if not self.args.tiny else self.steps
+    def extrapolate(self, result: dict, key: str, per_step: float, steps: int) -> dict:
+        full = self.full_steps
         return {"extrapolated": True, f"{key}_at_{full}_steps_extrapolated": round(result[key] + (full - steps) * per_step, 2)}
 
-    def steps_only(self, model, session, bundle, params, acceleration, adopt) -> dict:
-        """A few denoising steps of the first window through the engine's ``Backend.denoise``."""
-        from engine.generation.generate import Request, check_inputs
-        from engine.generation.shot import window_inputs
-        from engine.generation.snapping import plan_size, plan_windows
-
-        applied = adopt(acceleration)
-        backend, pipeline = session._backend, session._pipeline
-        checked = check_inputs(bundle, self.work / f"unused-{time.monotonic_ns()}", params)
-        spec = checked.spec
-        size = plan_size(checked.bundle.width, checked.bundle.height, spec.size_multiple, spec.max_pixels)
-        window = plan_windows(len(checked.bundle.frames), spec.window, spec.overlap, spec.frame_rule)[0]
-        output = np.zeros((len(checked.bundle.frames), checked.bundle.height, checked.bundle.width, 3), np.uint8)
-        inputs = window_inputs(checked.shot, window, size, output, 42, carry_pixels=True)
-        request = Request(params=params, steps=self.ablation_steps, guidance=self.guidance, seed=42)
-        embeds, _ = session.prompt_embeds(backend, pipeline, request)
-        times: list[float] = []
-
-        def on_step(step):
-            self.device.sync()
-            times.append(time.perf_counter())
-
-        self.device.sync()
-        clock = time.perf_counter()
-        backend.denoise(pipeline, inputs, embeds, request, on_step)
-        step_seconds = np.diff([clock] + times).tolist()
-        per_step = statistics.median(step_seconds[1:]) if len(step_seconds) > 1 else step_seconds[0]
-        result = {"steps": self.ablation_steps, "switches": applied, "step_seconds": [round(s, 4) for s in step_seconds],
-                  "first_step_seconds_incl_vae_encode_and_compile": round(step_seconds[0], 3),
-                  "step_median_seconds": round(per_step, 4), "peak_memory_bytes": self.device.peak_bytes()}
-        result.update(self.flop_fields(model, per_step))
-        stock_step = self.stock_step.get(model)
-        if stock_step:
-            result["stock_step_median_seconds"] = round(stock_step, 4)
-            result["step_speedup_vs_stock"] = round(stock_step / per_step, 3)
-        full = self.args.full_steps if not self.args.tiny else self.steps
-        result["denoising_at_full_steps_extrapolated"] = round(per_step * full, 2)
-        return result
-
-    def compiled_steps(self, model, session, bundle, params, acceleration, adopt, state, eager=None) -> dict:
-        """Regional compile with fullgraph=True (the engine's setting). A compiler failure does not
-        fail the engine (it finishes eagerly and records ``compile_failed``); then the blocks are
-        compiled again without fullgraph, so the run still says what compile would give."""
-        import torch
-
-        from engine.speed import acceleration as speed
-
-        result = self.steps_only(model, session, bundle, params, acceleration, adopt)
-        failed = session._backend.applied.get("compile_failed")
-        if failed:
-            torch._dynamo.reset()
-            original = speed.set_compiled
-            speed.set_compiled = lambda transformer, on: original(transformer, on, fullgraph=False)
-            try:
-                result = self.steps_only(model, session, bundle, params, acceleration, adopt)
-            finally:
-                speed.set_compiled = original
-            result.update(fullgraph=False, fullgraph_error=failed,
-                          compile_failed_again=session._backend.applied.get("compile_failed"))
-        else:
-            result["fullgraph"] = True
-        if eager:
-            # both first steps include the control video's VAE encode; the difference is compile time
-            result["compile_seconds_estimate"] = round(result["first_step_seconds_incl_vae_encode_and_compile"]
-                                                       - eager["first_step_seconds_incl_vae_encode_and_compile"], 2)
-            result["step_speedup_vs_eager"] = round(eager["step_median_seconds"] / result["step_median_seconds"], 3)
-        return result
-
-    def recompiled_steps(self, model, session, bundle, params, acceleration, adopt, state, eager=None) -> dict:
-        """Compile again from scratch in this process (Dynamo's in-memory cache dropped), as a new
-        worker would, with Inductor's on-disk cache already filled by the first compile."""
-        import torch
-
-        from engine.speed import acceleration as speed
-
-        speed.set_compiled(state["pipeline"].transformer, False)
-        torch._dynamo.reset()
-        result = self.steps_only(model, session, bundle, params, acceleration, adopt)
-        if eager:
-            result["compile_seconds_estimate"] = round(result["first_step_seconds_incl_vae_encode_and_compile"]
-                                                       - eager["first_step_seconds_incl_vae_encode_and_compile"], 2)
-        return result
-
-    def decode(self, session, bundle, params, adopt) -> dict:
-        """The VAE on its own (8.3 s of a 1.3B take on an H200, in float32): decode plain and with the
-        engine's tiles (the offload profiles), then encode and decode with cuDNN's autotuner on
-        (``torch.backends.cudnn.benchmark``: its first call tunes the 3D convolutions, timed apart)."""
-        import torch
-
-        from engine.speed import acceleration as speed
-
-        adopt(speed.Acceleration(attention="native", batched_guidance=False))
-        backend, pipeline = session._backend, session._pipeline
-        vae = pipeline.vae
-        latent_frames = (self.frames - 1) // 4 + 1
-        generator = torch.Generator().manual_seed(0)
-        latents = torch.randn(1, 16, latent_frames, self.height // 8, self.width // 8, generator=generator).to(self.device.name)
-        video = (torch.rand(1, 3, self.frames, self.height, self.width, generator=generator) * 2 - 1).to(self.device.name)
-
-        def timed(function):
-            self.device.reset_peak()
-            self.device.sync()
-            clock = time.perf_counter()
-            output = function()
-            self.device.sync()
-            return output, {"seconds": round(time.perf_counter() - clock, 3), "peak_memory_bytes": self.device.peak_bytes()}
-
-        def encode():
-            with torch.no_grad():
-                return vae.encode(video).latent_dist.mode()
-
-        result = {"resident_before_bytes": self.device.allocated_bytes()}
-        vae.disable_tiling()
-        plain, result["decode_plain"] = timed(lambda: backend.decode(pipeline, latents, None))
-        _, result["encode_plain"] = timed(encode)
-        vae.enable_tiling()
-        result["engine_tiles"] = speed.size_vae_tiles(vae, self.height, self.width, speed.VAE_TILE_PIXELS)
-        tiled, result["decode_tiled"] = timed(lambda: backend.decode(pipeline, latents, None))
-        _, result["encode_tiled"] = timed(encode)
-        vae.disable_tiling()
-        difference = np.abs(plain.astype(int) - tiled.astype(int))
-        result["tiled_vs_plain_levels"] = {"max": int(difference.max()), "mean": round(float(difference.mean()), 3),
-                                           "note": "random weights: seam differences are not representative of real weights"}
-        if self.device.cuda:
-            previous = torch.backends.cudnn.benchmark
-            torch.backends.cudnn.benchmark = True
-            try:
-                _, result["decode_cudnn_benchmark_first_call"] = timed(lambda: backend.decode(pipeline, latents, None))
-                tuned, result["decode_cudnn_benchmark"] = timed(lambda: backend.decode(pipeline, latents, None))
-                _, result["encode_cudnn_benchmark_first_call"] = timed(encode)
-                _, result["encode_cudnn_benchmark"] = timed(encode)
-            finally:
-                torch.backends.cudnn.benchmark = previous
-            difference = np.abs(plain.astype(int) - tuned.astype(int))
-            result["cudnn_benchmark_vs_plain_levels"] = {"max": int(difference.max()), "mean": round(float(difference.mean()), 4)}
-        return result
-
-    # ------------------------------------------------------------------------------- all
+    def model(self, model: str) -> None:
+        log(f"building {model} with random weights on {self.device.name}")
+        run = ModelRun(self, model)
+        if self.run(model, "build", "build", run.build) is not None and run.components:
+            run.all()
+        run.release()
 
     def all(self) -> None:
         import torch
@@ -802,7 +277,7 @@ class Bench:
         header = self.base("-", "environment", "environment")
         header.update(ok=True, cuda=self.device.cuda, bf16_peak_tflops=self.device.peak_tflops,
                       cpu_threads=torch.get_num_threads(), budget_seconds=self.args.budget,
-                      models=self.models(), full_steps=self.args.full_steps if not self.args.tiny else self.steps)
+                      models=self.models(), full_steps=self.full_steps)
         if self.device.cuda:
             header["cuda"] = torch.version.cuda
             header["cudnn"] = torch.backends.cudnn.version()
@@ -831,6 +306,390 @@ class Bench:
         if self.args.tiny:
             return [m for m in models if m.startswith("tiny")] or ["tiny"]
         return models
+
+
+class ModelRun:
+    """Every configuration of one model, in order (``all``), on one set of random-weight modules."""
+
+    def __init__(self, bench: Bench, model: str):
+        from engine.generation.session import Session
+
+        self.bench, self.model, self.device, self.args = bench, model, bench.device, bench.args
+        self.big = model in ("vace-14b", "tiny-14b")
+        self.steps = self.args.steps_14b if self.big else bench.steps
+        self.components: dict | None = None
+        self.session = Session()
+        self.backend = self.pipeline = None
+
+    def release(self) -> None:
+        self.session.unload()
+        self.backend = self.pipeline = self.components = None
+        self.device.reset_peak()
+
+    def params(self, **fields):
+        from engine.formats.params import GenerateParams
+
+        return GenerateParams(**{"prompt": PROMPT, "negative_prompt": NEGATIVE, "model": str(self.folder), "seed": 42,
+                                 "steps": self.steps, "guidance": self.bench.guidance, "device": self.device.name,
+                                 "dtype": str(self.device.dtype).replace("torch.", ""), **fields})
+
+    def build(self) -> dict:
+        clock = time.perf_counter()
+        self.components = build_components(self.model, self.device.name, self.device.dtype)
+        self.device.sync()
+        count = {name: sum(p.numel() for p in m.parameters()) for name, m in self.components.items() if hasattr(m, "parameters")}
+        return {"build_seconds": round(time.perf_counter() - clock, 2), "parameters": count}
+
+    # ------------------------------------------------------------------------- the order
+
+    def all(self) -> None:
+        from engine.speed import regional_compile
+        from engine.speed.switches import Switches
+
+        bench, args, model, big = self.bench, self.args, self.model, self.big
+        work = bench.work
+        self.bundle = write_bundle(work / f"bundle-{model}", bench.width, bench.height, bench.frames)
+        self.folder = write_model_folder(work / f"model-{model}", model)
+        self.window = first_window(self.bundle, self.params(), work)
+
+        # 1. stock first, before anything in the engine has compiled or reconfigured the shared modules
+        bench.run(model, "stock", "take", self.stock, 0 if args.tiny else (self.steps * 2.2 + 25 if not big else self.steps * 10 + 40))
+
+        # 2. each switch on its own, a few steps through Backend.denoise; the engine's full take uses what won
+        plain = Switches()
+        probed = replace(plain, attention="auto")
+        estimate = 0 if args.tiny else 15 * (3 if big else 1)
+        best, chosen = probed, {"attention": "probe"}
+        if not big:
+            bench.run(model, "steps-plain", "steps", lambda: self.steps_only(plain), estimate)
+        # (the 14B: its engine take probes the attention backends itself; a few steps cost ~10 s each)
+        measured = None if big else bench.run(model, "steps-attention", "steps", lambda: self.steps_only(probed), estimate)
+        if measured:
+            best = replace(plain, attention=measured["switches"]["attention"])
+            chosen["attention"] = measured["switches"]["attention"]
+        if args.more_ablations and not big:
+            for name, switches in (("steps-batched-guidance", replace(plain, batched_guidance=True)),
+                                   ("steps-attention+batched", replace(best, batched_guidance=True))):
+                bench.run(model, name, "steps", lambda switches=switches: self.steps_only(switches), estimate)
+        # On the CPU only when asked (--tiny --compile on: the dry run of this path; Inductor needs a C compiler)
+        if (self.device.cuda or args.compile == "on") and args.compile != "off" and not (big and args.compile == "auto"):
+            compiled = bench.run(model, "steps-attention+compile", "steps",
+                                 lambda: self.compiled_steps(replace(best, compile=True), measured),
+                                 # room for compiling (~90 s) and, after it, for the engine's full take
+                                 0 if args.tiny else 90 * (3 if big else 1)
+                                 + self.steps * (measured or {}).get("step_median_seconds", 2.2) + 25)
+            wins = bool(compiled and compiled["switches"]["compile"] and measured
+                        and compiled["step_median_seconds"] < 0.99 * measured["step_median_seconds"])
+            if args.compile == "on" or wins:
+                best = replace(best, compile=True)
+            chosen["compile"] = ("on (--compile on)" if args.compile == "on" else
+                                 f"{'on' if wins else 'off'}: {compiled['step_median_seconds'] if compiled else 'failed'} "
+                                 f"vs {measured['step_median_seconds'] if measured else '?'} s/step eager")
+            if best.compile and args.more_ablations:
+                # batched guidance on compiled blocks (the blocks stay compiled: batch 2 is a new shape)
+                bench.run(model, "steps-attention+compile+batched", "steps",
+                          lambda: self.steps_only(replace(best, batched_guidance=True)), 0 if args.tiny else 60)
+                # what a later worker pays: compile again with Inductor's on-disk cache warm
+                bench.run(model, "steps-attention+compile-cached", "steps",
+                          lambda: self.recompiled_steps(best, measured), 0 if args.tiny else 60)
+
+        # 3. the engine: a full take with what won above (compiled blocks, if any, were compiled by the
+        # ablation: the warm worker's take, compile already paid). Always run: it is what the run is for.
+        bench.run(model, "engine", "take", lambda: self.engine_take(best, chosen), 0)
+        if args.warm:  # the next take with the same model and prompt (no loading, no text encoder)
+            bench.run(model, "engine-warm", "take", lambda: self.take({"steps": bench.ablation_steps}),
+                      0 if args.tiny else 25)
+        if not big:  # compiled blocks run eagerly at the preview size
+            preview_steps = 3 if args.tiny else None  # None: the preview default
+            bench.run(model, "preview", "take", lambda: self.take({"quality": "preview", "steps": preview_steps}),
+                      0 if args.tiny else 30)
+        if self.pipeline is not None:
+            regional_compile.set_compiled(self.pipeline.transformer, False)
+        if not big:
+            bench.run(model, "decode", "decode", self.decode, 0 if args.tiny else 45)
+
+        # 4. memory profiles (a GPU): the main set freed first, so each peak is the profile's own
+        self.session.unload()
+        self.backend = self.pipeline = self.components = None
+        for offload in ("group", "model") if not big or not self.device.cuda else ("group",):
+            if self.device.cuda:
+                bench.run(model, f"offload-{offload}", "take", lambda offload=offload: self.profile(offload),
+                          60 if not big else 150)
+            else:
+                record = bench.base(model, f"offload-{offload}", "take")
+                record.update(ok=False, skipped="memory profiles move weights between a GPU and the CPU: CUDA only")
+                bench.output.emit(record)
+
+    # -------------------------------------------------------------------- configurations
+
+    def stock(self) -> dict:
+        """``WanVACEPipeline`` as the diffusers documentation example runs it."""
+        import torch
+        from PIL import Image
+
+        bench = self.bench
+        pipeline = make_pipeline(self.components)
+        pipeline.to(self.device.name)
+        video = [Image.fromarray(frame) for frame in self.window.control]
+        mask = [Image.fromarray(np.where(g, 255, 0).astype(np.uint8)) for g in self.window.generate]
+        times = []
+
+        def on_step(pipe, step, timestep, tensors):
+            self.device.sync()
+            times.append(time.perf_counter())
+            return {}
+
+        self.device.sync()
+        clock = time.perf_counter()
+        frames = pipeline(video=video, mask=mask, prompt=PROMPT, negative_prompt=NEGATIVE, height=bench.height,
+                          width=bench.width, num_frames=bench.frames, num_inference_steps=self.steps,
+                          guidance_scale=bench.guidance, generator=torch.Generator().manual_seed(42),
+                          callback_on_step_end=on_step).frames[0]
+        self.device.sync()
+        end = time.perf_counter()
+        step_seconds = np.diff([clock] + times).tolist()
+        per_step = median_step(step_seconds)
+        result = {"steps": self.steps, "guidance": bench.guidance, "output_frames": int(len(frames)),
+                  "phases": {"until_first_step": round(times[0] - clock - per_step, 3),
+                             "denoising": round(times[-1] - clock - (times[0] - clock - per_step), 3),
+                             "after_last_step": round(end - times[-1], 3)},
+                  "step_seconds": [round(s, 4) for s in step_seconds], "step_median_seconds": round(per_step, 4),
+                  "generation_seconds": round(end - clock, 3), "peak_memory_bytes": self.device.peak_bytes(),
+                  "note": "phases: until_first_step = text + VAE encoding; after_last_step = VAE decode to numpy"}
+        result.update(bench.flop_fields(self.model, per_step))
+        bench.stock_seconds[self.model] = end - clock
+        bench.stock_step[self.model] = per_step
+        if self.steps != bench.full_steps:
+            result.update(bench.extrapolate(result, "generation_seconds", per_step, self.steps))
+        return result
+
+    def adopt(self, switches=None, offload: str = "none", components: dict | None = None) -> dict:
+        """The engine's backend on a fresh pipeline of the modules, placed by ``offload``, held by the
+        session as if it had loaded it; ``switches``: the policy's when None."""
+        from engine.backends import load_backend
+        from engine.generation.runtime import resolve_runtime
+        from engine.models.weights import resolve_model
+        from engine.speed import offload as placement
+        from engine.speed import policy
+
+        runtime = replace(resolve_runtime(self.params()), offload=offload)
+        backend = load_backend("wan-vace")
+        pipeline = make_pipeline(components or self.components)
+        # the profiles start from weights on the host, as after loading
+        pipeline.to(self.device.name if offload == "none" else "cpu")
+        if offload != "none":
+            placement.place(pipeline, runtime)
+        applied = backend.configure(pipeline, runtime, switches or policy.choose(runtime))
+        self.session.adopt(resolve_model(str(self.folder)), runtime, backend, pipeline)
+        self.backend, self.pipeline = backend, pipeline
+        return applied
+
+    def engine_take(self, switches, chosen: dict) -> dict:
+        """The engine's full take with the switches the ablations chose (named in ``chosen``)."""
+        self.adopt(switches)
+        result = {**self.take(), "chosen": chosen}
+        full = f"end_to_end_seconds_at_{self.bench.full_steps}_steps_extrapolated"
+        self.bench.engine_seconds[self.model] = result.get(full, result["end_to_end_seconds"])
+        return result
+
+    def take(self, fields: dict | None = None) -> dict:
+        """A full take through ``generate_take`` on the held pipeline: phases, steps, memory, ratios."""
+        from engine.generation.generate import generate_take
+
+        bench, device = self.bench, self.device
+        params = self.params(**(fields or {}))
+        times: list[float] = []
+
+        def report(phase, step, total, **extra):
+            if phase == "denoising" and step > 0:  # step 0: a note before the first step (compiling)
+                device.sync()
+                times.append(time.perf_counter())
+
+        out = bench.work / f"take-{self.model}-{len(os.listdir(bench.work))}"
+        resident = device.allocated_bytes()
+        clock = time.perf_counter()
+        summary = generate_take(self.session, self.bundle, out, params, report)
+        total = time.perf_counter() - clock
+        record = json.loads((out / "take.json").read_text())
+        timings = {k: round(v, 3) for k, v in summary.timings.items()}
+        # the first step is counted from the end of encoding (it includes the VAE encode of the control video)
+        denoise_start = clock + summary.timings["loading"] + summary.timings["encoding"]
+        step_seconds = np.diff([denoise_start] + times).tolist()
+        per_step = median_step(step_seconds)
+        generation = timings["loading"] + timings["encoding"] + timings["denoising"] + timings["decoding"]
+        steps = record["resolved"]["steps"]
+        result = {"steps": steps, "guidance": record["resolved"]["guidance"], "offload": params.offload,
+                  "quality": params.quality, "phases": timings, "step_seconds": [round(s, 4) for s in step_seconds],
+                  "step_median_seconds": round(per_step, 4) if per_step else None,
+                  "generation_seconds": round(generation, 3), "end_to_end_seconds": round(total, 3),
+                  "peak_memory_bytes": device.peak_bytes(), "peak_reserved_bytes": device.peak_reserved_bytes(),
+                  "resident_before_bytes": resident,
+                  "peak_memory_above_resident_bytes": (device.peak_bytes() - resident) if resident is not None else None,
+                  "switches": record["speed"],
+                  "work_size": [record["plan"]["work_width"], record["plan"]["work_height"]], "warm": record["warm"],
+                  "note": "loading is 0: the random-weight modules are built in memory (see the build line), not read from disk"}
+        if params.quality != "final":
+            return result
+        result.update(bench.flop_fields(self.model, per_step))
+        if steps != bench.full_steps and per_step:
+            result.update(bench.extrapolate(result, "end_to_end_seconds", per_step, steps))
+        stock = bench.stock_seconds.get(self.model)
+        if stock and steps == self.steps:
+            result["stock_generation_seconds"] = round(stock, 3)
+            result["speedup_vs_stock_generation"] = round(stock / generation, 3)
+            result["speedup_vs_stock_end_to_end"] = round(stock / total, 3)
+            stock_step = bench.stock_step.get(self.model)
+            if steps != bench.full_steps and stock_step and per_step:
+                # the 14B: a few timed steps; the ratio at the full step count, both sides extrapolated
+                missing = bench.full_steps - steps
+                result[f"speedup_vs_stock_generation_at_{bench.full_steps}_steps_extrapolated"] = round(
+                    (stock + missing * stock_step) / (generation + missing * per_step), 3)
+        return result
+
+    def steps_only(self, switches) -> dict:
+        """A few denoising steps of the first window through the engine's ``Backend.denoise``."""
+        from engine.generation.generate import Request
+
+        bench = self.bench
+        self.adopt(switches)
+        request = Request(params=self.params(), steps=bench.ablation_steps, guidance=bench.guidance, seed=42)
+        embeds, _ = self.session.prompt_embeds(self.backend, self.pipeline, request)
+        times: list[float] = []
+
+        def on_step(step):
+            self.device.sync()
+            times.append(time.perf_counter())
+
+        self.device.sync()
+        clock = time.perf_counter()
+        self.backend.denoise(self.pipeline, self.window, embeds, request, on_step)
+        step_seconds = np.diff([clock] + times).tolist()
+        per_step = median_step(step_seconds)
+        result = {"steps": bench.ablation_steps, "switches": self.backend.applied,
+                  "step_seconds": [round(s, 4) for s in step_seconds],
+                  "first_step_seconds_incl_vae_encode_and_compile": round(step_seconds[0], 3),
+                  "step_median_seconds": round(per_step, 4), "peak_memory_bytes": self.device.peak_bytes(),
+                  "denoising_at_full_steps_extrapolated": round(per_step * bench.full_steps, 2)}
+        result.update(bench.flop_fields(self.model, per_step))
+        stock_step = bench.stock_step.get(self.model)
+        if stock_step:
+            result["stock_step_median_seconds"] = round(stock_step, 4)
+            result["step_speedup_vs_stock"] = round(stock_step / per_step, 3)
+        return result
+
+    def compiled_steps(self, switches, eager: dict | None) -> dict:
+        """Regional compile with fullgraph=True (the engine's setting). A compiler failure does not
+        fail the engine: it finishes eagerly and records ``compile_failed``, as this line does."""
+        result = self.steps_only(switches)
+        result["fullgraph"] = result["switches"]["compile"]
+        if eager:
+            self._versus_eager(result, eager)
+            result["step_speedup_vs_eager"] = round(eager["step_median_seconds"] / result["step_median_seconds"], 3)
+        return result
+
+    def recompiled_steps(self, switches, eager: dict | None) -> dict:
+        """Compile again from scratch in this process (Dynamo's in-memory cache dropped), as a new
+        worker would, with Inductor's on-disk cache already filled by the first compile."""
+        import torch
+
+        from engine.speed import regional_compile
+
+        regional_compile.set_compiled(self.pipeline.transformer, False)
+        torch._dynamo.reset()
+        result = self.steps_only(switches)
+        if eager:
+            self._versus_eager(result, eager)
+        return result
+
+    @staticmethod
+    def _versus_eager(result: dict, eager: dict) -> None:
+        # both first steps include the control video's VAE encode; the difference is compile time
+        first = "first_step_seconds_incl_vae_encode_and_compile"
+        result["compile_seconds_estimate"] = round(result[first] - eager[first], 2)
+
+    def decode(self) -> dict:
+        """The VAE on its own (8.3 s of a 1.3B take on an H200, in float32): decode plain and with the
+        engine's tiles (the offload profiles), then encode and decode with cuDNN's autotuner on
+        (``torch.backends.cudnn.benchmark``: its first call tunes the 3D convolutions, timed apart)."""
+        import torch
+
+        from engine.speed import vae_tiling
+        from engine.speed.switches import Switches
+
+        bench, device = self.bench, self.device
+        self.adopt(Switches())
+        backend, pipeline, window = self.backend, self.pipeline, self.window
+        vae = pipeline.vae
+        generator = torch.Generator().manual_seed(0)
+        latents = torch.randn(1, 16, (bench.frames - 1) // 4 + 1, bench.height // 8, bench.width // 8,
+                              generator=generator).to(device.name)
+        video = (torch.rand(1, 3, bench.frames, bench.height, bench.width, generator=generator) * 2 - 1).to(device.name)
+
+        def timed(function):
+            device.reset_peak()
+            device.sync()
+            clock = time.perf_counter()
+            output = function()
+            device.sync()
+            return output, {"seconds": round(time.perf_counter() - clock, 3), "peak_memory_bytes": device.peak_bytes()}
+
+        def encode():
+            with torch.no_grad():
+                return vae.encode(video).latent_dist.mode()
+
+        def decode():
+            return backend.decode(pipeline, latents, window)
+
+        def levels(a, b) -> dict:
+            difference = np.abs(a.astype(int) - b.astype(int))
+            return {"max": int(difference.max()), "mean": round(float(difference.mean()), 4)}
+
+        result = {"resident_before_bytes": device.allocated_bytes()}
+        plain, result["decode_plain"] = timed(decode)
+        _, result["encode_plain"] = timed(encode)
+        vae_tiling.set_tiling(vae, True)
+        result["engine_tiles"] = vae_tiling.size_tiles(vae, bench.height, bench.width)
+        tiled, result["decode_tiled"] = timed(decode)
+        _, result["encode_tiled"] = timed(encode)
+        vae_tiling.set_tiling(vae, False)
+        result["tiled_vs_plain_levels"] = {**levels(plain, tiled),
+                                           "note": "random weights: seam differences are not representative of real weights"}
+        if device.cuda:
+            previous = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+            try:
+                _, result["decode_cudnn_benchmark_first_call"] = timed(decode)
+                tuned, result["decode_cudnn_benchmark"] = timed(decode)
+                _, result["encode_cudnn_benchmark_first_call"] = timed(encode)
+                _, result["encode_cudnn_benchmark"] = timed(encode)
+            finally:
+                torch.backends.cudnn.benchmark = previous
+            result["cudnn_benchmark_vs_plain_levels"] = levels(plain, tuned)
+        return result
+
+    def profile(self, offload: str) -> dict:
+        """A memory profile on a fresh set of modules (built on the GPU, then moved to the CPU and
+        placed by the profile). The prompt cache is empty (a fresh session), so the text encoder
+        runs inside the profile too."""
+        bench = self.bench
+        components = build_components(self.model, self.device.name, self.device.dtype)
+        try:
+            self.adopt(None, offload, components)
+            result = self.take({"offload": offload, "steps": bench.ablation_steps})
+            engine = bench.engine_seconds.get(self.model)
+            full = result.get(f"end_to_end_seconds_at_{bench.full_steps}_steps_extrapolated")
+            if engine and full:
+                result["time_vs_unconstrained_engine"] = round(full / engine, 3)
+            budget = PROFILE_BUDGETS.get((self.model, offload))
+            if budget and result.get("peak_reserved_bytes") is not None:
+                # reserved, not allocated: what the allocator held, so what a GPU of this size must have
+                result["budget_bytes"] = budget
+                result["fits_budget"] = result["peak_reserved_bytes"] <= budget
+            return result
+        finally:
+            self.session.unload()
+            self.backend = self.pipeline = None
+            components.clear()
 
 
 def _imageio_ffmpeg_fraction_fps() -> None:

@@ -8,9 +8,9 @@ VAE's decode of an 832x480 frame gave the same 7.3 GB as on ``meta``.
 
 - ``transformer``: one forward of the WanVACE transformer at the shot size (attention counted as a
   fused kernel allocates it: the output, no tokens x tokens matrix), batch 1 and 2 (batched guidance);
-- ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.speed.acceleration.vae_tiles``);
+- ``vae``: encode and decode, in one pass and with the engine's tiles (``engine.speed.vae_tiling.vae_tiles``);
 - ``group-profile``: the ``--offload group`` profile's peak, phase by phase, from the above and the
-  placement in ``engine.generation.runtime.stream_to_device`` (blocks and text-encoder layers streamed two at a
+  placement in ``engine.speed.offload.stream_to_device`` (blocks and text-encoder layers streamed two at a
   time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB);
 - ``none-profile``: everything resident, with the text encoder on the device or kept in host memory.
 
@@ -22,27 +22,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import sys
 import weakref
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the engine package
+sys.path.append(str(HERE))  # architectures.py, after everything else (this folder also holds engine.py)
 
-from engine.generation.runtime import module_bytes  # noqa: E402  (after the path is set)
-
-
-@functools.cache
-def _engine_benchmark():
-    """benchmarks/engine.py (its name would clash with the engine package): the published configs."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_engine", REPO / "benchmarks" / "engine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from architectures import TRANSFORMERS, text_encoder_config, vae_config  # noqa: E402  (after the path is set)
+from engine.speed.policy import module_bytes  # noqa: E402
+from engine.speed.vae_tiling import VAE_TILE_PIXELS, vae_tiles  # noqa: E402
 
 
 class LivePeak:
@@ -115,7 +106,7 @@ def transformer(model: str, width: int, height: int, frames: int, batch: int = 1
     import torch
     from diffusers import WanVACETransformer3DModel
 
-    config = _engine_benchmark().TRANSFORMERS[model]
+    config = TRANSFORMERS[model]
     previous = torch.get_default_dtype()
     try:
         with torch.device("meta"):
@@ -144,7 +135,7 @@ def vae(operation: str, width: int, height: int, frames: int, tiles: dict | None
     from diffusers import AutoencoderKLWan
 
     with torch.device("meta"):
-        net = AutoencoderKLWan(**(_engine_benchmark().VAE_TINY if tiny else {})).eval().requires_grad_(False)
+        net = AutoencoderKLWan(**vae_config("tiny" if tiny else "vace-1.3b")).eval().requires_grad_(False)
         if tiles:
             net.enable_tiling(**tiles)
         if operation == "decode":
@@ -165,9 +156,8 @@ def text_encoder(tiny: bool = False) -> dict:
     import torch
     from transformers import UMT5Config, UMT5EncoderModel
 
-    bench = _engine_benchmark()
     with torch.device("meta"):
-        net = UMT5EncoderModel(UMT5Config(**(bench.UMT5_TINY if tiny else bench.UMT5_XXL))).to(torch.bfloat16)
+        net = UMT5EncoderModel(UMT5Config(**text_encoder_config("tiny" if tiny else "vace-1.3b"))).to(torch.bfloat16)
         keep = getattr(net, "_keep_in_fp32_modules", None) or []  # as from_pretrained(torch_dtype=bf16) loads it
         for name, sub in net.named_modules():
             if any(part in keep for part in name.split(".")):
@@ -178,8 +168,6 @@ def text_encoder(tiny: bool = False) -> dict:
 
 def group_profile(model: str, width: int, height: int, frames: int, tiny: bool = False) -> dict:
     """The ``--offload group`` profile's peak, phase by phase (see the module docstring)."""
-    from engine.speed.acceleration import VAE_TILE_PIXELS, vae_tiles
-
     net = transformer(model, width, height, frames)
     tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
     encode = vae("encode", width, height, frames, tiles, tiny)
@@ -204,7 +192,7 @@ def group_profile(model: str, width: int, height: int, frames: int, tiny: bool =
 def unconstrained_profile(model: str, width: int, height: int, frames: int, hosted_text_encoder: bool,
                           tiny: bool = False) -> dict:
     """The ``--offload none`` profile's peak, phase by phase: every weight resident, except a text
-    encoder kept in host memory (``engine.generation.runtime.text_encoder_stays_on_host``), which is on the
+    encoder kept in host memory (``engine.speed.policy.text_encoder_stays_on_host``), which is on the
     device only while it encodes."""
     net = transformer(model, width, height, frames)
     encode = vae("encode", width, height, frames, None, tiny)
@@ -235,8 +223,6 @@ def main(argv=None) -> int:
 
     def emit(record):
         print(json.dumps({"benchmark": "memory", "width": width, "height": height, "frames": frames, **record}), flush=True)
-
-    from engine.speed.acceleration import VAE_TILE_PIXELS, vae_tiles
 
     engine_tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
     for operation in ("encode", "decode"):

@@ -1,14 +1,13 @@
 """The backend registry: what each video model accepts, and where its implementation lives.
 
 Specs are plain data (no torch) so ``hello`` and the add-on can list them; the implementation module
-of a backend is imported only when it is used (``load_backend``).
+of a backend is imported only when it is used (``load_backend``). Each implementation module has a
+``Backend`` class that fulfils the contract in ``base.py`` (``base.Backend``: ``load``,
+``encode_prompt``, ``compiles_first``, ``denoise``, ``decode``, ``warm_worker``, ``applied``).
 
-A backend implementation is a class with:
-    ``load(model, runtime) -> pipeline``            build the diffusers pipeline from a local folder
-    ``encode_prompt(pipeline, request) -> embeds``  text encoding (cacheable across takes)
-    ``denoise(pipeline, window, embeds, request, generator, on_step) -> latents``
-    ``decode(pipeline, latents, window) -> uint8 (frames, height, width, 3)``
-where ``window`` is an ``engine.windows.WindowInputs`` at the working size.
+To add a backend: a ``BackendSpec`` below (its ``module``, the ``model_index.json`` classes it
+loads and what it accepts) and a module with a ``Backend(spec)`` class; everything else (snapping,
+windows, blending, the take) is shared.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelError
 from ..generation.snapping import FrameRule
+from .base import Backend
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def get_spec(name: str) -> BackendSpec:
         raise ModelError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}") from None
 
 
-def load_backend(name: str):
+def load_backend(name: str) -> Backend:
     """Import the implementation of backend ``name`` (this imports torch and diffusers)."""
     spec = get_spec(name)
     module = importlib.import_module(f".{spec.module}", __name__)

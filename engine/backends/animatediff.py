@@ -5,6 +5,8 @@ Three models are combined: the base SD 1.5 pipeline folder (``--model``), a ``Mo
 (``--motion-adapter``) and a depth ``ControlNetModel`` (``--controlnet``). The ControlNet sees one
 inverse-depth frame per output frame. There is no mask input, so only ``restyle`` is offered and
 consecutive windows are joined by cross-fading alone.
+
+It follows the contract in ``base.py``; no speed switch applies to it (``applied`` stays empty).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import BackendSpec
 from ..generation.windows import WindowInputs
+from ..speed import offload
+from . import BackendSpec
 
 
 class Backend:
     def __init__(self, spec: BackendSpec):
         self.spec = spec
+        self.warm_worker = False
+        self.applied: dict = {}
 
     def load(self, model, runtime):
         from diffusers import AnimateDiffControlNetPipeline, ControlNetModel, DDIMScheduler, MotionAdapter
@@ -34,7 +39,7 @@ class Backend:
         pipeline.scheduler = DDIMScheduler.from_config(
             pipeline.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1
         )
-        runtime.place(pipeline)
+        offload.place(pipeline, runtime)
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 

@@ -16,7 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-__all__ = ["build", "built_folder", "ensure_built", "NOTE"]
+__all__ = ["build", "built_folder", "components", "ensure_built", "NOTE"]
 
 #: Bump when the configs below change, so stale cached builds are not reused.
 BUILD_VERSION = "1"
@@ -30,46 +30,48 @@ _WORDS = (
 ).split()
 
 
-def build(folder: Path) -> None:
-    """Build the tiny model into ``folder`` (which must not exist), atomically."""
+#: The tiny architecture: the real Wan VACE module classes with few channels and layers. The VAE
+#: keeps the real factors: 3 spatial downsamplings (x8) and 2 temporal ones (x4).
+VAE = dict(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+    text_dim=32, freq_dim=32, ffn_dim=32, num_layers=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+    rope_max_seq_len=32, vace_layers=[0, 2],
+    # VACE control channels: kept latents (16) + generated latents (16) + the 8x8 mask (64).
+    vace_in_channels=96,
+)
+TEXT_ENCODER = dict(vocab_size=len(_WORDS) + 3, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                    relative_attention_num_buckets=8, relative_attention_max_distance=32)
+
+
+def components() -> dict:
+    """The tiny model's components in memory, float32 on the CPU, the same weights every time:
+    ``WanVACEPipeline(**components())`` is tiny-random."""
     import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(SEED)
-    # 3 spatial downsamplings (x8) and 2 temporal ones (x4): the real Wan VAE's factors, few channels.
-    vae = AutoencoderKLWan(
-        base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    )
+    vae = AutoencoderKLWan(**VAE)
     torch.manual_seed(SEED)
-    transformer = WanVACETransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=3,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
-        vace_layers=[0, 2],
-        # VACE control channels: kept latents (16) + generated latents (16) + the 8x8 mask (64).
-        vace_in_channels=96,
-    )
+    transformer = WanVACETransformer3DModel(**TRANSFORMER)
     torch.manual_seed(SEED)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(_WORDS) + 3, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, relative_attention_max_distance=32,
-        )
-    )
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
-    pipeline = WanVACEPipeline(
-        tokenizer=_tokenizer(), text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
-    )
+    text_encoder = UMT5EncoderModel(UMT5Config(**TEXT_ENCODER))
+    return dict(tokenizer=tokenizer(), text_encoder=text_encoder, vae=vae, scheduler=scheduler(), transformer=transformer)
+
+
+def scheduler():
+    """Wan's scheduler as diffusers' documentation example sets it: UniPC, flow prediction, shift 3.0 (480p)."""
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+
+
+def build(folder: Path) -> None:
+    """Build the tiny model into ``folder`` (which must not exist), atomically."""
+    from diffusers import WanVACEPipeline
+
+    pipeline = WanVACEPipeline(**components())
     temporary = folder.parent / f".{folder.name}.building-{uuid.uuid4().hex[:8]}"
     try:
         pipeline.save_pretrained(temporary, safe_serialization=True)
@@ -104,17 +106,18 @@ def ensure_built(cache_root: Path) -> Path:
     return folder
 
 
-def _tokenizer():
+def tokenizer():
+    """A word-level tokenizer over ``_WORDS`` (anything else is ``<unk>``), T5-style ``</s>`` at the end."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
     vocab.update({word: index + 3 for index, word in enumerate(_WORDS)})
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    words = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    words.normalizer = normalizers.Lowercase()
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
     # Like T5, every sequence ends with </s>.
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    words.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+        tokenizer_object=words, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
     )

@@ -1,16 +1,24 @@
-"""``wan-vace``: Wan2.1 VACE through diffusers' ``WanVACEPipeline``.
+"""``wan-vace``: Wan2.1 VACE, an adapter around the stock ``WanVACEPipeline.__call__``.
 
-How the bundle maps onto VACE's inputs (``video`` + ``mask``):
+The engine builds exactly the arguments the stock call receives (``stock_arguments``) and turns its
+output into frames; it re-implements nothing the call does. How the bundle maps onto VACE's inputs:
 - ``video`` holds, per pixel, either the inverse-depth image (where the model generates) or the
   pixels to keep (plate, or frames an earlier window produced);
 - ``mask`` is white where the model generates, black where it keeps. VACE encodes the kept and the
   generated parts as two separate latent streams, so mixing depth and RGB in one frame is what it
   was trained for (the VACE paper's "extension" and "inpainting" tasks);
-- ``restyle``: mask all white, video = depth; ``selective``: mask white on the selected objects only.
+- ``restyle``: mask all white, video = depth; ``selective``: mask white on the selected objects only;
+- ``reference_images``: the style reference, if any.
 
-The engine does the parts of ``WanVACEPipeline.__call__`` it needs to observe or reuse itself:
-text encoding (``encode_prompt``, so embeddings can be cached across takes later) and decoding
-(``output_type="latent"``, so decoding is its own phase and can be chunked later).
+Two seams, both the pipeline's own:
+- the prompt is encoded with ``pipeline.encode_prompt`` and handed to the call as
+  ``prompt_embeds`` / ``negative_prompt_embeds`` (what the call itself does with ``prompt=``), so the
+  embeddings are cached across takes;
+- the call returns latents (``output_type="latent"``) and ``decode`` runs the call's own last lines
+  for ``output_type="np"``. Decoding is then a phase of its own: its progress event and time, a
+  cancel between denoising and decoding, and the conditioning tensors of the call freed before
+  the VAE's largest pass. ``tests/engine/test_conformance.py`` checks that its frames equal the
+  stock call's ``output_type="np"`` value for value.
 """
 
 from __future__ import annotations
@@ -22,30 +30,31 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..speed import acceleration as speed
-from . import BackendSpec
 from ..errors import ModelError
-from ..generation.runtime import text_encoder_on_device
 from ..generation.windows import WindowInputs
+from ..speed import offload, policy, quality, regional_compile, vae_tiling
+from ..speed.batched_guidance import batched_guidance
+from ..speed.switches import Switches, apply, denoisers
+from ..speed.text_encoder import text_encoder_on_device
+from ..speed.zero_latents import ZeroVideoLatents
+from . import BackendSpec
 
 
 class Backend:
     #: Longest prompt in tokens (the UMT5 encoder of Wan was trained with 512).
     max_sequence_length = 512
-    #: Set by the session: a long-lived worker turns on switches that pay back over several takes.
-    warm_worker = False
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
-        #: Speed switches (engine/acceleration.py), chosen at load; ``configure`` changes them.
-        self.acceleration = speed.Acceleration()
+        self.warm_worker = False
+        #: The load-time speed switches in force (``configure`` changes them).
+        self.switches = Switches()
         self.applied: dict = {}
-        self.zero_latents = speed.ZeroVideoLatents()
+        self.zero_latents = ZeroVideoLatents()
 
     # ---------------------------------------------------------------------------------- loading
 
     def load(self, model, runtime):
-        """Load the pipeline from ``model.path`` (a local diffusers folder) onto ``runtime``."""
         from diffusers import AutoencoderKLWan, WanVACEPipeline
 
         common = dict(use_safetensors=True, local_files_only=True)
@@ -54,18 +63,18 @@ class Backend:
         pipeline = WanVACEPipeline.from_pretrained(
             model.path, vae=vae, dtype=runtime.torch_dtype, trust_remote_code=False, **common
         )
-        if pipeline.transformer is None:
+        if not denoisers(pipeline):
             raise ModelError(f"{model.path} has no transformer; a Wan VACE folder needs transformer/")
-        runtime.place(pipeline)
+        offload.place(pipeline, runtime)
         # Our own progress events replace diffusers' tqdm bars (which would otherwise go to stderr).
         pipeline.set_progress_bar_config(disable=True)
-        self.configure(pipeline, runtime, speed.choose(runtime, warm_worker=self.warm_worker))
+        self.configure(pipeline, runtime, policy.choose(runtime, warm_worker=self.warm_worker))
         return pipeline
 
-    def configure(self, pipeline, runtime, acceleration) -> dict:
-        """Apply speed switches (attention backend, compile, VAE tiling; batched guidance is per call)."""
-        self.applied = speed.apply(pipeline, runtime, acceleration)
-        self.acceleration = replace(acceleration, compile=self.applied["compile"])
+    def configure(self, pipeline, runtime, switches: Switches) -> dict:
+        """Apply load-time speed switches (again, to change them: the benchmark and the tests do)."""
+        self.applied = apply(pipeline, runtime, switches)
+        self.switches = replace(switches, compile=self.applied["compile"])
         return self.applied
 
     # --------------------------------------------------------------------------------- encoding
@@ -73,106 +82,109 @@ class Backend:
     def encode_prompt(self, pipeline, request):
         device = pipeline._execution_device  # the denoiser's device (a hosted text encoder is not in the pipeline)
         with text_encoder_on_device(pipeline, device):
-            prompt_embeds, negative_embeds = pipeline.encode_prompt(
+            return pipeline.encode_prompt(
                 prompt=request.params.prompt,
                 negative_prompt=request.params.negative_prompt,
                 do_classifier_free_guidance=request.guidance > 1.0,
                 max_sequence_length=self.max_sequence_length,
                 device=device,
             )
-        return prompt_embeds, negative_embeds
 
     # -------------------------------------------------------------------------------- denoising
 
-    def denoise(self, pipeline, window: WindowInputs, embeds, request, on_step):
+    def stock_arguments(self, window: WindowInputs, embeds, request) -> dict:
+        """Exactly what ``WanVACEPipeline.__call__`` receives for one window (but the step callback)."""
         prompt_embeds, negative_embeds = embeds
-        video = [Image.fromarray(frame) for frame in window.control]
-        mask = [Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)) for generate in window.generate]
-        reference = Image.fromarray(window.reference) if window.reference is not None else None
-
-        def callback_on_step_end(pipe, step, timestep, tensors):
-            on_step(step + 1)  # raises GenerationCancelled to stop within this step
-            return {}
-
-        def run():
-            # A CPU generator makes the noise identical on every device for a given seed; a fresh one
-            # each time, so a rerun after a failed compile starts from the same noise.
-            generator = torch.Generator(device="cpu").manual_seed(window.seed)
-            batched = (
-                speed.batched_guidance(pipeline.transformer, negative_embeds)
-                if self.acceleration.batched_guidance and request.guidance > 1.0 and negative_embeds is not None
-                else contextlib.nullcontext()
-            )
-            eager = contextlib.nullcontext() if self._compiles(request) else speed.eager(pipeline.transformer)
-            with batched, eager, self.zero_latents.around(pipeline.vae):
-                return self._call(pipeline, prompt_embeds, negative_embeds, video, mask, reference, window,
-                                  request, generator, callback_on_step_end)
-
-        self._size_vae_tiles(pipeline, window)
-        try:
-            output = run()
-        except Exception as error:
-            if not (self.acceleration.compile and speed.is_compile_failure(error)):
-                raise
-            # torch.compile fails at the first call, not when switched on: finish the take eagerly
-            # and say so in take.json rather than lose the artist's take to a compiler error.
-            speed.set_compiled(pipeline.transformer, False)
-            self.acceleration = replace(self.acceleration, compile=False)
-            self.applied = {**self.applied, "compile": False, "compile_failed": speed.compile_failure_message(error)}
-            output = run()
-        if self._compiles(request):
-            speed.compiled_sizes(pipeline.transformer).add((window.frames, window.height, window.width))
-        latents = output[0]
-        # With a reference image VACE prepends its latent frame; it is not part of the video.
-        return latents[:, :, (1 if reference is not None else 0) :]
-
-    def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
-        """Whether this window's first step compiles the blocks (a new size in a compiling worker):
-        the caller tells the user why that step is slow."""
-        return (self._compiles(request)
-                and (window.frames, window.height, window.width) not in speed.compiled_sizes(pipeline.transformer))
-
-    def _compiles(self, request) -> bool:
-        return self.acceleration.compile and request.params.quality != "preview"
-
-    def _size_vae_tiles(self, pipeline, window) -> None:
-        tiles = speed.size_vae_tiles(pipeline.vae, window.height, window.width,
-                                     self.acceleration.vae_tile_pixels or speed.VAE_TILE_PIXELS)
-        if pipeline.vae.use_tiling:
-            self.applied = {**self.applied, "vae_tiles": tiles or "one tile"}
-
-    def _call(self, pipeline, prompt_embeds, negative_embeds, video, mask, reference, window, request,
-              generator, callback_on_step_end):
-        return pipeline(
+        return dict(
+            video=[Image.fromarray(frame) for frame in window.control],
+            mask=[Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)) for generate in window.generate],
+            reference_images=Image.fromarray(window.reference) if window.reference is not None else None,
             prompt_embeds=prompt_embeds,
             negative_prompt_embeds=negative_embeds,
-            video=video,
-            mask=mask,
-            reference_images=reference,
-            conditioning_scale=float(request.params.conditioning_scale),
             height=window.height,
             width=window.width,
             num_frames=window.frames,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance,
-            generator=generator,
+            conditioning_scale=float(request.params.conditioning_scale),
+            # A CPU generator makes the noise identical on every device for a given seed; a fresh
+            # one per call, so a rerun after a failed compile starts from the same noise.
+            generator=torch.Generator(device="cpu").manual_seed(window.seed),
+            max_sequence_length=self.max_sequence_length,
             output_type="latent",
             return_dict=False,
-            callback_on_step_end=callback_on_step_end,
-            max_sequence_length=self.max_sequence_length,
         )
+
+    def denoise(self, pipeline, window: WindowInputs, embeds, request, on_step):
+        def callback_on_step_end(pipe, step, timestep, tensors):
+            on_step(step + 1)  # raises GenerationCancelled to stop within this step
+            return {}
+
+        def run():
+            with self._during_call(pipeline, embeds, request):
+                return pipeline(**self.stock_arguments(window, embeds, request),
+                                callback_on_step_end=callback_on_step_end)[0]
+
+        self._size_vae_tiles(pipeline, window)
+        try:
+            latents = run()
+        except Exception as error:
+            if not (self.switches.compile and regional_compile.is_compile_failure(error)):
+                raise
+            # torch.compile fails at the first call, not when switched on: finish the take eagerly
+            # and say so in take.json rather than lose the artist's take to a compiler error.
+            for model in denoisers(pipeline):
+                regional_compile.set_compiled(model, False)
+            self.switches = replace(self.switches, compile=False)
+            self.applied = {**self.applied, "compile": False,
+                            "compile_failed": regional_compile.failure_message(error)}
+            latents = run()
+        if self._compiles(request):
+            regional_compile.compiled_sizes(denoisers(pipeline)[0]).add((window.frames, window.height, window.width))
+        return latents
+
+    def _during_call(self, pipeline, embeds, request) -> contextlib.ExitStack:
+        """The per-call switches, undone when the call ends: batched guidance (a hook on each
+        denoiser), compiled blocks run eagerly where the quality says so, the zero-latent cache.
+        What a take changes in the loaded pipeline (LoRA adapters, a draft schedule, a step cache)
+        goes here too."""
+        stack = contextlib.ExitStack()
+        negative_embeds = embeds[1]
+        if self.switches.batched_guidance and request.guidance > 1.0 and negative_embeds is not None:
+            stack.enter_context(batched_guidance(denoisers(pipeline), negative_embeds))
+        if not self._compiles(request):
+            stack.enter_context(regional_compile.eager(denoisers(pipeline)))
+        stack.enter_context(self.zero_latents.around(pipeline.vae))
+        return stack
+
+    def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
+        return (self._compiles(request) and (window.frames, window.height, window.width)
+                not in regional_compile.compiled_sizes(denoisers(pipeline)[0]))
+
+    def _compiles(self, request) -> bool:
+        return self.switches.compile and quality.resolve(request.params, self.spec).compiled
+
+    def _size_vae_tiles(self, pipeline, window) -> None:
+        tiles = vae_tiling.size_tiles(pipeline.vae, window.height, window.width, self.switches.vae_tile_pixels)
+        if tiles is not None:
+            self.applied = {**self.applied, "vae_tiles": tiles}
 
     # --------------------------------------------------------------------------------- decoding
 
+    @torch.no_grad()
     def decode(self, pipeline, latents, window: WindowInputs) -> np.ndarray:
-        """Latents -> uint8 (frames, height, width, 3), as ``WanVACEPipeline`` does for output_type="np"."""
+        self._size_vae_tiles(pipeline, window)
+        # From here to ``postprocess_video``: WanVACEPipeline.__call__'s lines for output_type="np"
+        # (diffusers 0.42.1), unchanged, so the frames are the stock call's.
+        num_reference_images = 1 if window.reference is not None else 0
         vae = pipeline.vae
-        if window is not None:
-            self._size_vae_tiles(pipeline, window)
+        latents = latents[:, :, num_reference_images:]
         latents = latents.to(vae.dtype)
-        mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
-        std = torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
-        with torch.no_grad():
-            video = vae.decode(latents * std + mean, return_dict=False)[0]
+        latents_mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
+        latents_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(
+            latents.device, latents.dtype)
+        latents = latents / latents_std + latents_mean
+        video = vae.decode(latents, return_dict=False)[0]
         frames = pipeline.video_processor.postprocess_video(video, output_type="np")[0]  # (F, H, W, 3) in [0, 1]
+        pipeline.maybe_free_model_hooks()  # as the call ends: offload profiles put the VAE back
         return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..speed.acceleration import PREVIEW_STEPS, preview_max_pixels
 from ..backends import BackendSpec, get_spec
 from ..formats.bundle import Bundle, read_bundle, validate_pixels
 from ..errors import GenerationCancelled, ParamsError
@@ -35,6 +34,7 @@ from ..formats.take_record import take_record
 from ..models.weights import ResolvedModel, resolve_model
 from ..qc.report import write_report
 from ..qc.score import score_take
+from ..speed import quality
 from .windows import blend_window
 
 
@@ -109,15 +109,15 @@ def generate_take(
     from .runtime import is_out_of_memory, out_of_memory_error, resolve_runtime
 
     runtime = resolve_runtime(params)
+    resolved = quality.resolve(params, spec)
     request = Request(
         params=params,
-        steps=params.steps or (PREVIEW_STEPS if params.quality == "preview" else spec.default_steps),
-        guidance=float(spec.default_guidance if params.guidance is None else params.guidance),
+        steps=resolved.steps,
+        guidance=resolved.guidance,
         seed=params.seed if params.seed is not None else random.SystemRandom().randrange(MAX_SEED),
     )
-    # ``preview`` works on a quarter of the pixels; the frames are scaled back to the shot's size.
-    max_pixels = preview_max_pixels(spec.max_pixels) if params.quality == "preview" else spec.max_pixels
-    size = plan_size(bundle.width, bundle.height, spec.size_multiple, max_pixels)
+    # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
+    size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
     windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule)
     progress = ProgressTracker(report, request.steps * len(windows), len(windows))
     runtime.reset_peak_memory()
@@ -183,7 +183,7 @@ def generate_take(
         timings["writing"] = time.perf_counter() - clock
         timings["total"] = time.perf_counter() - started
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
-        record["speed"] = {**getattr(backend, "applied", {}), "prompt_embeddings_cached": cached}
+        record["speed"] = {**backend.applied, "prompt_embeddings_cached": cached}
         record["qc"] = qc
         writer.write_json(record)
         path = writer.commit()

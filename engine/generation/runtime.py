@@ -1,10 +1,10 @@
-"""Where and how a pipeline runs: device, precision, memory profile; peak memory; out-of-memory advice."""
+"""Where and how a pipeline runs: device, precision, memory profile; peak memory; out-of-memory advice.
+
+Where the weights of each profile live is ``engine.speed.offload``."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
@@ -39,17 +39,6 @@ class Runtime:
     def key(self) -> tuple:
         return (self.device, self.dtype, self.offload)
 
-    def place(self, pipeline) -> None:
-        """Move a freshly loaded pipeline onto the device according to the memory profile."""
-        if self.offload == "none":
-            if text_encoder_stays_on_host(pipeline, self.device):
-                keep_text_encoder_on_host(pipeline)
-            pipeline.to(self.device)
-        elif self.offload == "model":
-            pipeline.enable_model_cpu_offload(device=self.device)
-        else:  # group: stream layers, overlapping transfers with compute on a CUDA stream
-            stream_to_device(pipeline, self.device, use_stream=True)
-
     def describe_device(self) -> str:
         return describe_device(self.device)
 
@@ -63,94 +52,6 @@ class Runtime:
         if self.device.startswith("cuda"):
             peak["device_peak_bytes"] = int(torch.cuda.max_memory_allocated(torch.device(self.device)))
         return peak
-
-
-#: Device memory left for a take besides the weights: activations and the VAE's passes at
-#: 832x480x81 (benchmarks/memory.py: 8.2 GB for one float32 VAE decode pass, 3.2 GB of 1.3B and
-#: 6.8 GB of 14B activations), with room for larger shots and the allocator.
-TAKE_HEADROOM_BYTES = 16_000_000_000
-#: Text encoders smaller than this stay on the device (CLIP is 0.25 GB; UMT5-XXL is 11.4 GB).
-HOSTED_TEXT_ENCODER_MIN_BYTES = 1_000_000_000
-
-
-def module_bytes(module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def text_encoder_stays_on_host(pipeline, device: str, total_memory: int | None = None) -> bool:
-    """Whether the ``none`` profile keeps the text encoder in host memory, copied to the device only
-    to encode a new prompt (the prompt cache makes that once per prompt). Where every weight plus a
-    take's working memory fits the device, it stays there (no copy per prompt); where it does not,
-    UMT5-XXL's 11.4 GB is the piece a take can do without: VACE-1.3B then needs ~16 GB instead of
-    ~28 GB, which fits a 24 GB card. ``NEURAL_PREVIS_TEXT_ENCODER=host|device`` overrides."""
-    encoder = getattr(pipeline, "text_encoder", None)
-    if encoder is None or not device.startswith("cuda"):
-        return False
-    choice = os.environ.get("NEURAL_PREVIS_TEXT_ENCODER", "").lower()
-    if choice in ("host", "device"):
-        return choice == "host"
-    if module_bytes(encoder) < HOSTED_TEXT_ENCODER_MIN_BYTES:
-        return False
-    weights = sum(module_bytes(m) for m in pipeline.components.values() if isinstance(m, torch.nn.Module))
-    if total_memory is None:
-        total_memory = torch.cuda.get_device_properties(torch.device(device)).total_memory
-    return weights + TAKE_HEADROOM_BYTES > total_memory
-
-
-def keep_text_encoder_on_host(pipeline) -> None:
-    """Take the text encoder out of the pipeline (so ``pipeline.to`` and the pipeline's own device
-    logic leave it alone) and keep it beside it; ``text_encoder_on_device`` lends it back."""
-    pipeline._neural_previs_hosted_text_encoder = pipeline.text_encoder
-    pipeline.text_encoder = None
-
-
-@contextlib.contextmanager
-def text_encoder_on_device(pipeline, device: str):
-    """While active, a hosted text encoder is back in the pipeline with its weights copied to the
-    device; afterwards the device copies are dropped (no copy back: the host weights never moved)."""
-    encoder = getattr(pipeline, "_neural_previs_hosted_text_encoder", None)
-    if encoder is None:
-        yield
-        return
-    tensors = [*encoder.parameters(), *encoder.buffers()]
-    host = [tensor.data for tensor in tensors]
-    try:
-        for tensor, data in zip(tensors, host):
-            tensor.data = data.to(device, non_blocking=True)
-        pipeline.text_encoder = encoder
-        yield
-    finally:
-        pipeline.text_encoder = None
-        for tensor, data in zip(tensors, host):
-            tensor.data = data
-
-
-def stream_to_device(pipeline, device: str, use_stream: bool) -> None:
-    """The ``group`` profile: weights live on the CPU and are streamed to ``device`` as they are used.
-
-    - the denoiser (transformer / UNet, ControlNet, motion adapter): one block of its top-level
-      ``ModuleList``s at a time (diffusers' block-level group offloading);
-    - the text encoder: one layer at a time (leaf level). Block level would load UMT5-XXL whole,
-      11 GB: its blocks sit one level down (``encoder.block``), and block-level offloading groups
-      only top-level lists (13.7 GB above resident on an H200, run 3 in docs/speed.md). Leaf level
-      also keeps its tied input embedding in one group;
-    - the VAE stays on the device (0.5 GB): its memory is bounded by tiling, which diffusers warns
-      does not mix with streamed offloading.
-    """
-    from diffusers.hooks import apply_group_offloading
-
-    streamed = dict(onload_device=torch.device(device), offload_device=torch.device("cpu"), use_stream=use_stream)
-    for name, component in pipeline.components.items():
-        if not isinstance(component, torch.nn.Module):
-            continue
-        if name == "vae":
-            component.to(device)
-        elif name.startswith("text_encoder"):
-            apply_group_offloading(component, offload_type="leaf_level", **streamed)
-        elif hasattr(component, "enable_group_offload"):
-            component.enable_group_offload(offload_type="block_level", num_blocks_per_group=1, **streamed)
-        else:
-            apply_group_offloading(component, offload_type="block_level", num_blocks_per_group=1, **streamed)
 
 
 def resolve_device(requested: str) -> str:

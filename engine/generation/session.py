@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 
-from ..speed.acceleration import PromptCache
 from ..backends import load_backend
 from ..errors import ModelError
+from ..speed.prompt_cache import PromptCache
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ class Session:
         self._key = None
         self._backend = None
         self._pipeline = None
-        #: Text embeddings per (model, prompt, negative prompt, guidance on): the text encoder runs
-        #: once per prompt for the loaded model, not once per take.
+        #: Text embeddings: the text encoder runs once per prompt for the loaded model, not once per take.
         self.prompts = PromptCache()
 
     def pipeline(self, model, runtime):
@@ -50,10 +49,7 @@ class Session:
     def prompt_embeds(self, backend, pipeline, request):
         """``(embeds, cached)``: the backend's prompt encoding, from the cache when the same model
         already encoded the same prompt, negative prompt and guidance setting."""
-        key = (self._key, request.params.prompt, request.params.negative_prompt, request.guidance > 1.0)
-        hits = self.prompts.hits
-        embeds = self.prompts.get(key, lambda: backend.encode_prompt(pipeline, request))
-        return embeds, self.prompts.hits > hits
+        return self.prompts.embeds(self._key, backend, pipeline, request)
 
     def adopt(self, model, runtime, backend, pipeline) -> None:
         """Hold an already built pipeline as if ``pipeline(model, runtime)`` had loaded it (the

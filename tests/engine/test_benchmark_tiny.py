@@ -14,12 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_flop_counter_matches_the_anchor():
-    bench = load_benchmark("engine")
+    architectures = load_benchmark("architectures")
 
-    main_only = dict(bench.TRANSFORMERS["vace-1.3b"], vace_layers=[])
-    assert abs(bench.transformer_flops(main_only, 21, 60, 104) / 1e12 - 283) < 1
+    main_only = dict(architectures.TRANSFORMERS["vace-1.3b"], vace_layers=[])
+    assert abs(architectures.transformer_flops(main_only, 21, 60, 104) / 1e12 - 283) < 1
     # VACE's 15 extra blocks add about half again
-    assert 1.45 < bench.transformer_flops(bench.TRANSFORMERS["vace-1.3b"], 21, 60, 104) / 1e12 / 283 < 1.55
+    assert 1.45 < architectures.transformer_flops(architectures.TRANSFORMERS["vace-1.3b"], 21, 60, 104) / 1e12 / 283 < 1.55
 
 
 def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):

@@ -20,7 +20,7 @@ def memory():
 
 
 def test_one_vae_pass_needs_tiles_in_8_gb_and_the_engine_tiles_bound_it(memory):
-    from engine.speed.acceleration import VAE_TILE_PIXELS, vae_tiles
+    from engine.speed.vae_tiling import VAE_TILE_PIXELS, vae_tiles
 
     tiles = vae_tiles(480, 832, VAE_TILE_PIXELS)
     plain = memory.vae("decode", 832, 480, 81, None)["peak_bytes"]

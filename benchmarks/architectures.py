@@ -1,0 +1,118 @@
+"""The Wan VACE architectures the benchmarks build with random weights: speed and memory do not
+depend on the weights' values, and nothing is downloaded.
+
+Configs are declared once: the published diffusers configs of Wan-AI/Wan2.1-VACE-{1.3B,14B}-diffusers
+(transformer/config.json; the text encoder is google/umt5-xxl's, the VAE ``AutoencoderKLWan``'s
+defaults) here, and the tiny architecture in the engine's own ``engine.backends.tiny_random``,
+whose builder makes the ``tiny`` components (the tiny-random model's weights). Used by
+``benchmarks/engine.py``, ``benchmarks/memory.py`` and the tests that size the real models on
+PyTorch's ``meta`` device.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from engine.backends import tiny_random  # noqa: E402  (after the path is set)
+
+_VACE_COMMON = dict(
+    patch_size=(1, 2, 2), attention_head_dim=128, in_channels=16, out_channels=16, text_dim=4096,
+    freq_dim=256, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
+    vace_in_channels=96,
+)
+TRANSFORMERS = {
+    "vace-1.3b": dict(_VACE_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=list(range(0, 30, 2))),
+    "vace-14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
+    "tiny": tiny_random.TRANSFORMER,
+    # --tiny --models tiny-14b: the tiny model through the benchmark's 14B branch, so it runs on the CPU too.
+    "tiny-14b": tiny_random.TRANSFORMER,
+}
+UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+                relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+WAN_VAE: dict = {}  # AutoencoderKLWan's defaults are the Wan 2.1 VAE
+
+
+def is_tiny(model: str) -> bool:
+    return model.startswith("tiny")
+
+
+def text_encoder_config(model: str) -> dict:
+    return tiny_random.TEXT_ENCODER if is_tiny(model) else UMT5_XXL
+
+
+def vae_config(model: str) -> dict:
+    return tiny_random.VAE if is_tiny(model) else WAN_VAE
+
+
+def build_components(model: str, device: str, dtype) -> dict:
+    """Random-weight ``WanVACEPipeline`` components (transformer, text encoder, VAE, tokenizer) on
+    ``device``, in the dtypes ``from_pretrained(torch_dtype=dtype)`` gives (``_keep_in_fp32_modules``
+    in float32; the VAE in float32, as the engine and diffusers' example load it). ``tiny``: the
+    tiny-random model's own components (float32 on the CPU, moved)."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    if is_tiny(model):
+        built = tiny_random.components()
+        built.pop("scheduler")
+        transformer, text_encoder, vae = (built[name].to(device) for name in ("transformer", "text_encoder", "vae"))
+        transformer.to(dtype)
+        text_encoder.to(dtype)
+    else:
+        torch.manual_seed(0)
+        previous = torch.get_default_dtype()
+        try:
+            with torch.device(device):
+                torch.set_default_dtype(dtype)
+                transformer = WanVACETransformer3DModel(**TRANSFORMERS[model])
+                text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_XXL))
+                torch.set_default_dtype(torch.float32)
+                vae = AutoencoderKLWan(**WAN_VAE)
+        finally:
+            torch.set_default_dtype(previous)
+    for module in (transformer, text_encoder):
+        keep = getattr(module, "_keep_in_fp32_modules", None) or []
+        for name, sub in module.named_modules():
+            if any(part in keep for part in name.split(".")):
+                sub.float()
+    for module in (transformer, text_encoder, vae):
+        module.eval().requires_grad_(False)
+    return dict(transformer=transformer, text_encoder=text_encoder, vae=vae, tokenizer=tiny_random.tokenizer())
+
+
+def make_pipeline(components: dict):
+    """A ``WanVACEPipeline`` of these components with a fresh scheduler (schedulers are stateful):
+    UniPC with flow shift 3.0, as diffusers' documentation example and tiny-random set it."""
+    from diffusers import WanVACEPipeline
+
+    pipeline = WanVACEPipeline(scheduler=tiny_random.scheduler(), **components)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def transformer_flops(config: dict, latent_frames: int, latent_height: int, latent_width: int, text_tokens: int = 512) -> float:
+    """FLOPs of one transformer forward (batch 1): matrix products and attention, 2 per multiply-add.
+    Main blocks + VACE blocks (+ their projections); embeddings and norms are negligible."""
+    p_t, p_h, p_w = config["patch_size"]
+    tokens = (latent_frames // p_t) * (latent_height // p_h) * (latent_width // p_w)
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
+    ffn = config["ffn_dim"]
+
+    def block() -> float:
+        self_projections = 2 * tokens * dim * dim * 4            # q, k, v, out
+        self_attention = 2 * 2 * tokens * tokens * dim            # QK^T and AV
+        cross_projections = 2 * tokens * dim * dim * 2 + 2 * text_tokens * dim * dim * 2
+        cross_attention = 2 * 2 * tokens * text_tokens * dim
+        feed_forward = 2 * tokens * dim * ffn * 2
+        return self_projections + self_attention + cross_projections + cross_attention + feed_forward
+
+    vace_blocks = len(config["vace_layers"])
+    vace_projections = vace_blocks * 2 * tokens * dim * dim * 1 + 2 * tokens * dim * dim  # after_proj each, before_proj once
+    return config["num_layers"] * block() + vace_blocks * block() + vace_projections

@@ -1,0 +1,145 @@
+"""The conformance harness: the engine's take against the stock diffusers pipeline, called directly
+on the same inputs.
+
+- ``Shot``: the inputs, a bundle and the generation parameters. Only shots that fit one window at
+  their exact size (sizes multiples of 16, 4k+1 frames, one window): the engine then neither pads,
+  scales nor blends, and its take must be the stock call's output.
+- ``stock_arguments(shot)``: what ``WanVACEPipeline.__call__`` receives, built from the bundle by
+  the documented convention (docs/engine.md, "How the bundle becomes model input") with this
+  file's own code (OpenEXR and PIL, nothing from ``engine.generation``): ``video`` = inverse depth
+  ``(1/z - 1/far) / (1/near - 1/far)`` clipped to [0, 1], near = white, background black, 8-bit
+  ``round(255 v)``, the shot's one near/far; ``mask`` white = generate (all white for ``restyle``,
+  the selected objects for ``selective``, whose ``video`` holds the plate elsewhere);
+  ``reference_images`` the reference image; the seed through ``torch.Generator("cpu")``.
+- ``stock_output(pipeline, shot, **call)``: the stock call with ``output_type="np"``, as uint8 frames
+  ``round(255 clip(x, 0, 1))``; ``call`` adds or overrides arguments (a later backend's own, e.g.
+  a schedule or ``guidance_scale_2``), and ``pipeline`` is any ``WanVACEPipeline`` (one expert or
+  two, LoRAs loaded into it or not).
+- ``engine_output(session, shot, out)``: the take ``generate_take`` writes, as uint8 frames and its
+  ``take.json``.
+- ``levels(a, b)``: the largest difference, in levels of 255.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.formats.params import GenerateParams
+
+#: The engine's take equals the stock call's to within this many levels of 255.
+FRAME_TOLERANCE = 1
+
+
+@dataclass(frozen=True)
+class Shot:
+    bundle: Path
+    params: GenerateParams
+
+    def with_params(self, **fields) -> "Shot":
+        return Shot(self.bundle, dataclasses.replace(self.params, **fields))
+
+
+@dataclass
+class EngineTake:
+    frames: np.ndarray
+    """uint8 (frames, height, width, 3), in frame order."""
+    record: dict
+    """take.json."""
+
+
+def read_shot(bundle: Path) -> dict:
+    return json.loads((bundle / "shot.json").read_text())
+
+
+def read_depth(path: Path) -> np.ndarray:
+    """The single float channel of a depth EXR (docs/bundle.md)."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        (channel,) = exr.channels().values()
+        return np.asarray(channel.pixels, dtype=np.float64)
+
+
+def depth_image(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Inverse depth, near = white, the shot's one range, as 8-bit RGB (background +inf: black)."""
+    with np.errstate(divide="ignore"):
+        value = np.clip((1.0 / depth - 1.0 / far) / (1.0 / near - 1.0 / far), 0.0, 1.0)
+    grey = np.round(255.0 * value).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def rgb(path: str | Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def stock_arguments(shot: Shot) -> dict:
+    """The keyword arguments of ``WanVACEPipeline.__call__`` for this shot (see the module docstring)."""
+    import torch
+    from PIL import Image
+
+    params, info = shot.params, read_shot(shot.bundle)
+    width, height, frames = info["width"], info["height"], info["frames"]
+    assert width % 16 == 0 and height % 16 == 0 and len(frames) % 4 == 1, "the harness takes shots of one exact window"
+    selected = {o["id"] for o in info["objects"] if o["name"] in params.objects}
+    video, mask = [], []
+    for entry in frames:
+        control = depth_image(read_depth(shot.bundle / entry["depth"]), info["near"], info["far"])
+        if params.mode == "selective":
+            with Image.open(shot.bundle / entry["mask"]) as ids:
+                generate = np.isin(np.asarray(ids), list(selected))
+            plate = rgb(Path(params.plate) / f"{entry['frame']:04d}.png")
+            control = np.where(generate[:, :, None], control, plate)
+        else:
+            generate = np.ones((height, width), bool)
+        video.append(Image.fromarray(control))
+        mask.append(Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)))
+    return dict(
+        video=video, mask=mask,
+        reference_images=Image.fromarray(rgb(params.reference)) if params.reference else None,
+        prompt=params.prompt, negative_prompt=params.negative_prompt or None,
+        height=height, width=width, num_frames=len(frames),
+        num_inference_steps=params.steps, guidance_scale=params.guidance,
+        conditioning_scale=params.conditioning_scale,
+        generator=torch.Generator("cpu").manual_seed(params.seed),
+    )
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def stock_output(pipeline, shot: Shot, **call) -> np.ndarray:
+    """The stock pipeline's frames for the shot, uint8 (frames, height, width, 3)."""
+    arguments = {**stock_arguments(shot), "output_type": "np", **call}
+    return to_uint8(pipeline(**arguments).frames[0])
+
+
+def engine_output(session, shot: Shot, out: Path, report=None) -> EngineTake:
+    from engine.generation.generate import generate_take
+
+    generate_take(session, shot.bundle, out, shot.params, report or (lambda *args, **kwargs: None))
+    frames = np.stack([rgb(path) for path in sorted((out / "frames").iterdir())])
+    return EngineTake(frames=frames, record=json.loads((out / "take.json").read_text()))
+
+
+def levels(a: np.ndarray, b: np.ndarray) -> int:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+def load_stock_pipeline(folder: Path):
+    """``WanVACEPipeline.from_pretrained`` of a model folder, as diffusers' documentation loads it
+    (float32 on the CPU here)."""
+    from diffusers import WanVACEPipeline
+
+    pipeline = WanVACEPipeline.from_pretrained(folder)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
