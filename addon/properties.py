@@ -3,6 +3,7 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from ..engine.formats.params import MAX_SEED
 from .compat import BLEND_RELATIVE_PATH_OPTIONS
 
 MODE_ITEMS = (
@@ -23,7 +24,7 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     )
     prompt: StringProperty(name="Prompt", description="What the shot should look like, e.g. 'a rainy neon street at night'")
     negative_prompt: StringProperty(name="Negative Prompt", description="What to steer away from")
-    seed: IntProperty(name="Seed", description="Same seed, layout and settings give the same take", default=0, min=0)
+    seed: IntProperty(name="Seed", description="Same seed, layout and settings give the same take", default=0, min=0, max=MAX_SEED)
     random_seed: BoolProperty(name="Random Seed", description="Draw a new seed for each take (it is recorded on the take)", default=False)
     steps: IntProperty(name="Steps", description="Denoising steps; 0 uses the model's default", default=0, min=0, max=200)
     guidance: FloatProperty(name="Guidance", description="Prompt guidance scale; 0 uses the model's default", default=0.0, min=0.0, max=30.0)

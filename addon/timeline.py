@@ -37,16 +37,23 @@ def next_take_name(existing_names, shot: str) -> str:
     return f"{shot}_take_{max(numbers, default=0) + 1:03d}"
 
 
+INT32 = range(-(2**31), 2**31)
+
+
 def _id_property_value(value):
-    """IDProperties hold str, int, float, lists of numbers and dicts of those; everything else becomes a string."""
+    """IDProperties hold str, 32-bit int, float, lists of numbers and dicts of those; everything else
+    becomes a string, as does an int too large for 32 bits (a seed from before seeds were 32-bit)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (int, float, str)):
+    if isinstance(value, int):
+        return value if value in INT32 else str(value)
+    if isinstance(value, (float, str)):
         return value
     if isinstance(value, dict):
         return {str(k): _id_property_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return list(value)
+        if all(v in INT32 for v in value if isinstance(v, int)):
+            return list(value)
     return str(value)
 
 

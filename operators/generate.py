@@ -12,6 +12,7 @@ from ..addon import engine_session
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.generation import Generation, GenerationError, GenerationRequest
 from ..addon.properties import MODE_ITEMS
+from ..engine.formats.params import MAX_SEED
 from .messages import failure_message
 
 _TICK_S = 0.1
@@ -34,7 +35,7 @@ class NEURAL_PREVIS_OT_generate(bpy.types.Operator):
     negative_prompt: StringProperty(name="Negative Prompt", options={"SKIP_SAVE"})
     model: StringProperty(name="Model", options={"SKIP_SAVE"})
     steps: IntProperty(name="Steps", min=1, max=200, default=30, options={"SKIP_SAVE"})
-    seed: IntProperty(name="Seed", min=0, options={"SKIP_SAVE"})
+    seed: IntProperty(name="Seed", min=0, max=MAX_SEED, options={"SKIP_SAVE"})
     guidance: FloatProperty(name="Guidance", min=0.0, max=30.0, default=5.0, options={"SKIP_SAVE"})
     mode: EnumProperty(name="Mode", items=MODE_ITEMS, options={"SKIP_SAVE"})
     objects: StringProperty(name="Objects", description="Selective mode: object names, separated by commas", options={"SKIP_SAVE"})

@@ -8,6 +8,7 @@ Every field is recorded verbatim in ``take.json`` together with the values the e
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass, field
 
 from ..errors import ParamsError
@@ -16,8 +17,14 @@ MODES = ("restyle", "selective")
 QUALITIES = ("final", "preview")
 OFFLOAD_PROFILES = ("none", "model", "group")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-#: Seeds are fed to ``torch.Generator.manual_seed``; keeping them below 2**63 keeps them portable.
-MAX_SEED = 2**63 - 1
+#: Seeds fit a signed 32-bit integer: Blender's IntProperty and ID properties (the seed field, the
+#: take's strip) hold nothing larger, and a seed must survive the round trip through a .blend.
+MAX_SEED = 2**31 - 1
+
+
+def draw_seed() -> int:
+    """A random seed from 0 to ``MAX_SEED``, for a request that names none."""
+    return random.SystemRandom().randint(0, MAX_SEED)
 
 
 @dataclass
@@ -41,8 +48,9 @@ class GenerateParams:
     """Classifier-free guidance scale; 1.0 disables guidance. ``None``: the backend's default."""
 
     seed: int | None = None
-    """Random seed; the same seed, bundle and parameters give the same frames. ``None``: a random
-    seed is drawn and recorded in ``take.json`` so the take can be reproduced."""
+    """Random seed from 0 to ``MAX_SEED`` (2**31 - 1); the same seed, bundle and parameters give the
+    same frames. ``None``: a random seed is drawn and recorded in ``take.json`` so the take can be
+    reproduced."""
 
     mode: str = "restyle"
     """``restyle`` regenerates the whole frame from depth; ``selective`` regenerates only the

@@ -12,7 +12,6 @@ The steps of ``generate_take`` (numbered as in the code):
 from __future__ import annotations
 
 import gc
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from ..speed.acceleration import PREVIEW_STEPS, preview_max_pixels
 from ..backends import BackendSpec, get_spec
 from ..formats.bundle import Bundle, read_bundle, validate_pixels
 from ..errors import GenerationCancelled, ParamsError
-from ..formats.params import MAX_SEED, GenerateParams
+from ..formats.params import GenerateParams, draw_seed
 from .progress import ProgressTracker, Reporter
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
@@ -111,7 +110,7 @@ def generate_take(
         params=params,
         steps=params.steps or (PREVIEW_STEPS if params.quality == "preview" else spec.default_steps),
         guidance=float(spec.default_guidance if params.guidance is None else params.guidance),
-        seed=params.seed if params.seed is not None else random.SystemRandom().randrange(MAX_SEED),
+        seed=params.seed if params.seed is not None else draw_seed(),
     )
     # ``preview`` works on a quarter of the pixels; the frames are scaled back to the shot's size.
     max_pixels = preview_max_pixels(spec.max_pixels) if params.quality == "preview" else spec.max_pixels

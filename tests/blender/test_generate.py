@@ -1,6 +1,7 @@
 """Scene to strip with the real engine (tiny-random on CPU) driven by the installed extension."""
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -102,6 +103,15 @@ def test_generate_puts_frame_accurate_takes_on_the_timeline(shot, tmp_path):
     assert reopened["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "a rainy neon street"
     assert reopened["Scene_take_002"]["neural_previs"]["params"]["prompt"] == "watercolour"
     assert reopened["Scene_take_002"].strip_elem_from_frame(1004).filename == "1004.png"
+
+
+def test_random_seed_take_lands_with_the_seed_it_used(shot):
+    shot.neural_previs.random_seed = True
+    assert bpy.ops.neural_previs.generate() == {"FINISHED"}
+    strip = strips_of(shot)["Scene_take_001"]
+    record = json.loads((Path(bpy.path.abspath(strip.directory)).parent / "take.json").read_text())
+    assert strip["neural_previs"]["resolved"]["seed"] == record["resolved"]["seed"]
+    assert 0 <= record["resolved"]["seed"] <= 2**31 - 1
 
 
 def test_unsaved_file_uses_a_temporary_folder_and_warns(shot, capfd):

@@ -102,6 +102,9 @@ def test_same_seed_same_frames_other_seed_other_frames(session, tmp_path):
 def test_seed_is_drawn_and_recorded_when_absent(session, bundle, tmp_path):
     generate_take(session, bundle, tmp_path / "take", tiny(seed=None), Recorder())
     seed = json.loads((tmp_path / "take" / "take.json").read_text())["resolved"]["seed"]
+    # Blender stores seeds in 32-bit properties; a drawn seed from the old 0..2**63 range would not fit
+    # (it was above 2**31 with probability 1 - 2**-32).
+    assert 0 <= seed <= 2**31 - 1
     generate_take(session, bundle, tmp_path / "again", tiny(seed=seed), Recorder())
     first, again = frames_of(tmp_path / "take"), frames_of(tmp_path / "again")
     assert all(np.array_equal(first[k], again[k]) for k in first)
