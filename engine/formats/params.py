@@ -15,6 +15,11 @@ from ..errors import ParamsError
 
 MODES = ("restyle", "selective")
 QUALITIES = ("final", "preview")
+#: What each quality means, for a user interface that lists them (one without an entry shows its name).
+QUALITY_DESCRIPTIONS = {
+    "final": "The model's own steps at the full working size",
+    "preview": "Fast iteration: fewer steps and a quarter of the pixels, scaled back to the shot's size",
+}
 OFFLOAD_PROFILES = ("none", "model", "group")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 #: Seeds fit a signed 32-bit integer: Blender's IntProperty and ID properties (the seed field, the
@@ -54,18 +59,18 @@ class GenerateParams:
 
     mode: str = "restyle"
     """``restyle`` regenerates the whole frame from depth; ``selective`` regenerates only the
-    objects named in ``objects`` and keeps the rest from ``plate`` (or ``reference``)."""
+    objects named in ``objects`` and keeps the rest, pixel for pixel, from ``plate``."""
 
     objects: list[str] = field(default_factory=list)
     """Names of the bundle's objects to regenerate in ``selective`` mode (see shot.json ``objects``)."""
 
     reference: str | None = None
-    """Path to a style reference image (PNG/JPEG). In ``selective`` mode without a ``plate`` it
-    also fills the kept region."""
+    """Path to a style reference image (PNG/JPEG)."""
 
     plate: str | None = None
-    """``selective`` mode: a folder of frames named ``<frame>.png`` (e.g. another take's ``frames/``)
-    whose pixels are kept outside the selected objects."""
+    """``selective`` mode (required there): a folder of frames named ``<frame>.png`` (e.g. another
+    take's folder or its ``frames/``, or a render of the scene). Outside the selected objects the take's
+    pixels are the plate's exactly; a feather of at most 3 pixels blends the selection's edge."""
 
     conditioning_scale: float = 1.0
     """Strength of the depth (control) conditioning."""
@@ -122,8 +127,8 @@ class GenerateParams:
             raise ParamsError("selective mode needs the objects to regenerate: pass --objects NAME,...")
         if self.mode == "restyle" and self.objects:
             raise ParamsError("objects only apply to selective mode: add --mode selective or drop --objects")
-        if self.mode == "selective" and not (self.plate or self.reference):
-            raise ParamsError("selective mode keeps the rest of the frame from a plate: pass --plate FRAMES_DIR or --reference IMAGE")
+        if self.mode == "selective" and not self.plate:
+            raise ParamsError("selective mode keeps the rest of each frame from a plate: pass --plate FRAMES_DIR (e.g. an earlier take)")
         if self.plate and self.mode != "selective":
             raise ParamsError("plate only applies to selective mode: add --mode selective or drop --plate")
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 10:

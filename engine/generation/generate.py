@@ -5,7 +5,8 @@ The steps of ``generate_take`` (numbered as in the code):
     disk, mode, conditioning), so bad input fails in seconds and before torch is imported;
  2. load the pipeline (free when the session already holds it: the warm worker);
  3. encode the prompt;
- 4. per window: build its conditioning, denoise (progress + cancel each step), decode, blend;
+ 4. per window: build its conditioning, denoise (progress + cancel each step), decode, blend
+    (selective mode: the plate's pixels put back outside the selection, ``composite``);
  5. write the take (temporary sibling folder, renamed when complete).
 """
 
@@ -33,6 +34,7 @@ from ..formats.take import TakeWriter
 from ..formats.take_record import take_record
 from ..models.weights import ResolvedModel, resolve_model
 from .windows import blend_window
+from .composite import keep_plate
 
 
 @dataclass
@@ -164,6 +166,9 @@ def generate_take(
             timings["decoding"] += time.perf_counter() - clock
             progress.decoded(time.perf_counter() - clock)
             blend_window(output, decoded, window, size)
+            if inputs.shot.keep is not None:  # selective: the plate's own pixels outside the selection
+                for index in range(window.start, window.stop):
+                    output[index] = keep_plate(output[index], inputs.shot.keep[index], inputs.shot.generate[index])
 
         # 5. Write the take, all or nothing.
         _check(cancel)

@@ -123,6 +123,40 @@ def test_selective_mode_with_plate_and_reference(session, bundle, tmp_path):
     assert len(frames_of(tmp_path / "take")) == 9
 
 
+def distance_to_selection(selected: np.ndarray) -> np.ndarray:
+    """Brute force: for every pixel centre, the Euclidean distance to the nearest selected one."""
+    ys, xs = np.mgrid[0 : selected.shape[0], 0 : selected.shape[1]]
+    sy, sx = ys[selected], xs[selected]
+    if not len(sy):
+        return np.full(selected.shape, np.inf)
+    return np.sqrt(((ys[..., None] - sy) ** 2 + (xs[..., None] - sx) ** 2).min(axis=-1))
+
+
+def test_selective_take_is_its_plate_to_the_byte_outside_the_selection(session, bundle, tmp_path):
+    generate_take(session, bundle, tmp_path / "plate_take", tiny(seed=3), Recorder())
+    params = tiny(mode="selective", objects=["Cube"], plate=str(tmp_path / "plate_take"), seed=4)
+    generate_take(session, bundle, tmp_path / "take", params, Recorder())
+    plate, take = frames_of(tmp_path / "plate_take"), frames_of(tmp_path / "take")
+    assert plate.keys() == take.keys()
+    feathered = 0
+    for name in take:
+        with Image.open(bundle / "mask" / name) as mask:
+            selected = np.asarray(mask) == 1  # the Cube's id in the test bundle
+        distance = distance_to_selection(selected)
+        changed = np.any(take[name] != plate[name], axis=-1)
+        assert not changed[distance >= 3].any()  # beyond the 3-pixel feather: the plate, exactly
+        assert changed[selected].mean() > 0.9  # on the Cube: the model's pixels
+        feathered += changed[(distance > 0) & (distance < 3)].sum()
+    assert feathered > 0  # the seam is blended, not cut
+
+
+def test_selective_mode_without_a_plate_is_refused(session, bundle, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "ref.png")
+    with pytest.raises(ParamsError, match="plate"):
+        generate_take(session, bundle, tmp_path / "take", tiny(mode="selective", objects=["Cube"], reference=str(tmp_path / "ref.png")), Recorder())
+    assert not (tmp_path / "take").exists()
+
+
 def test_cancel_stops_within_one_step_and_writes_nothing(session, tmp_path):
     root = make_bundle(tmp_path / "b", frames=list(range(1, 12)))
     cancel = threading.Event()
@@ -166,7 +200,7 @@ def test_bad_bundle_fails_before_loading_and_leaves_nothing(session, tmp_path):
 @pytest.mark.parametrize(
     "fields, error, fragment",
     [
-        ({"mode": "selective", "objects": ["Teapot"], "reference": "REF"}, BundleError, "Teapot"),
+        ({"mode": "selective", "objects": ["Teapot"], "plate": "PLATE"}, BundleError, "Teapot"),
         ({"reference": "/does/not/exist.png"}, ParamsError, "does not exist"),
         ({"mode": "selective", "objects": ["Cube"], "plate": "PLATE"}, ParamsError, "no frame 1"),
         ({"offload": "model", "device": "cpu"}, ParamsError, "--offload none"),
