@@ -16,7 +16,7 @@ from pathlib import Path
 import bpy
 
 from ..engine.worker.client import EngineClient, WorkerError
-from .preferences import EXTENSION_PACKAGE, get_preferences
+from .extension import EXTENSION_PACKAGE, get_preferences
 
 PYTHON_VARIABLE = "NEURAL_PREVIS_PYTHON"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding the `engine` package

@@ -22,7 +22,7 @@ from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
 from . import engine_session
 from .conditioning import ConditioningError, ConditioningRender
-from .preferences import get_preferences
+from .extension import get_preferences
 from .take_files import TakeFolderError, read_take
 from .timeline import TimelineError, place_take
 

@@ -1,8 +1,9 @@
-"""Drawing of the add-on preferences (the class itself lives in addon/preferences.py)."""
+"""Drawing of the add-on preferences (the class itself lives in addon/preferences.py and gets its draw() here)."""
 
 import os
 
 from ..addon import engine_session
+from ..addon.preferences import NeuralPrevisPreferences
 
 
 def draw_preferences(preferences, context):
@@ -28,3 +29,11 @@ def draw_preferences(preferences, context):
     box.prop(preferences, "default_model")
     box.prop(preferences, "device")
     box.prop(preferences, "offload")
+
+
+def register():
+    NeuralPrevisPreferences.draw = draw_preferences
+
+
+def unregister():
+    del NeuralPrevisPreferences.draw

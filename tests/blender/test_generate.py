@@ -67,6 +67,10 @@ def shot(empty_scene, tmp_path):
     return scene
 
 
+def all_strips(scene):
+    return sorted((s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in strips_of(scene))
+
+
 def user_strips(scene):
     return sorted((s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in strips_of(scene) if "_take_" not in s.name)
 
@@ -126,11 +130,12 @@ def test_unsaved_file_uses_a_temporary_folder_and_warns(shot, capfd):
 def test_missing_engine_is_one_clear_line_and_no_strip(shot, tmp_path, monkeypatch, modules):
     modules("engine_session").stop()
     monkeypatch.setenv("NEURAL_PREVIS_PYTHON", str(tmp_path / "no-such-python"))
+    before = all_strips(shot)
     assert not bpy.ops.neural_previs.generate.poll()
     with pytest.raises(RuntimeError) as error:
         bpy.ops.neural_previs.generate("EXEC_DEFAULT")
     assert "does not exist" in str(error.value) and "\n" not in str(error.value).strip()
-    assert user_strips(shot) == sorted(user_strips(shot)) and "Scene_take_001" not in strips_of(shot)
+    assert all_strips(shot) == before  # no take strip added, the user's strips untouched
     assert not (tmp_path / "takes").exists()  # nothing at all was written
 
 
