@@ -1,8 +1,8 @@
 """Panels and preferences drawing of Neural Previs."""
 
-from . import panel, preferences
+from . import panel, preferences, sequencer
 
-_MODULES = (panel, preferences)
+_MODULES = (panel, sequencer, preferences)
 
 
 def register():

@@ -58,6 +58,7 @@ def shot(empty_scene, tmp_path):
     scene.neural_previs.model = "tiny-random"
     scene.neural_previs.steps = 2
     scene.neural_previs.seed = 11
+    scene.neural_previs.random_seed = False
     scene.neural_previs.output_directory = str(tmp_path / "takes")
     scene.sequence_editor_create()
     plate = tmp_path / "plate.png"
