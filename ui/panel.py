@@ -5,7 +5,7 @@ import bpy
 from ..addon import engine_session, takes
 from ..addon.compat import all_strips_property
 from ..addon.extension import get_preferences
-from .text_lines import wrap
+from ..addon.text_lines import wrap
 
 DOWNLOAD_OPERATOR = "NEURAL_PREVIS_OT_model_download"  # `neural_previs.model_download(model=...)`, where installed
 

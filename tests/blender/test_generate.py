@@ -13,17 +13,8 @@ import bpy
 import pytest
 from PIL import Image
 
-import scenes
 from demo.blender_session import REPO
-
-# The engine's own Python: the main test venv has torch and diffusers. The Blender 4.2 run (whose venv has
-# only bpy) points at it through NEURAL_PREVIS_TEST_ENGINE_PYTHON.
-ENGINE_PYTHON = os.environ.get("NEURAL_PREVIS_TEST_ENGINE_PYTHON", sys.executable)
-
-
-@pytest.fixture(autouse=True)
-def engine_python(monkeypatch):
-    monkeypatch.setenv("NEURAL_PREVIS_PYTHON", ENGINE_PYTHON)
+from engine_shot import engine_python, shot, strips_of  # noqa: F401
 
 
 @pytest.fixture
@@ -34,38 +25,9 @@ def modules(installed_extension):
     return load
 
 
-def strips_of(scene):
-    editor = scene.sequence_editor
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
-
-
 def settings_fingerprint(scene):
     settings = scene.neural_previs
     return {p.identifier: str(getattr(settings, p.identifier)) for p in settings.bl_rna.properties if p.identifier != "rna_type"}
-
-
-@pytest.fixture
-def shot(empty_scene, tmp_path):
-    """A 1001-based shot with the user's own strips on channels 1 and 2."""
-    scene = empty_scene
-    scene.render.resolution_x, scene.render.resolution_y = 48, 32
-    scene.frame_start, scene.frame_end = 1001, 1005
-    scenes.floor(scene)
-    scenes.box(scene, "Crate", (0, 0, 0.5))
-    scenes.uv_sphere(scene, "Ball", (1.0, 0.5, 0.4), radius=0.4)
-    scenes.add_camera(scene, location=(4, -4, 2.5), target=(0, 0, 0.4))
-    scene.neural_previs.prompt = "a rainy neon street"
-    scene.neural_previs.model = "tiny-random"
-    scene.neural_previs.steps = 2
-    scene.neural_previs.seed = 11
-    scene.neural_previs.random_seed = False
-    scene.neural_previs.output_directory = str(tmp_path / "takes")
-    scene.sequence_editor_create()
-    plate = tmp_path / "plate.png"
-    Image.new("RGB", (8, 8), (10, 120, 10)).save(plate)
-    strips_of(scene).new_image(name="Plate", filepath=str(plate), channel=1, frame_start=990).frame_final_duration = 40
-    strips_of(scene).new_image(name="Notes", filepath=str(plate), channel=2, frame_start=1003)
-    return scene
 
 
 def all_strips(scene):
@@ -213,11 +175,14 @@ def run_headless(blend, argv):
 def test_headless_command_exit_codes(shot, tmp_path):
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    done = run_headless(blend, ["generate", "--prompt", "dusk", "--model", "tiny-random", "--steps", "2", "--save"])
+    done = run_headless(
+        blend, ["generate", "--prompt", "dusk", "--model", "tiny-random", "--steps", "2", "--quality", "preview", "--conditioning-scale", "0.7", "--save"]
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "take 'Scene_take_001' added" in done.stdout
     bpy.ops.wm.open_mainfile(filepath=str(blend))
-    assert strips_of(bpy.context.scene)["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "dusk"
+    params = strips_of(bpy.context.scene)["Scene_take_001"]["neural_previs"]["params"]
+    assert (params["prompt"], params["quality"], params["conditioning_scale"]) == ("dusk", "preview", 0.7)
 
     bpy.context.scene.camera = None
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "no_camera.blend"))
