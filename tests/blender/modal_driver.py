@@ -45,5 +45,7 @@ def pump(operator, until=lambda result: "RUNNING_MODAL" not in result, limit_s: 
         result = operator.modal(bpy.context, event)
         if until(result):
             return result
+        if "RUNNING_MODAL" not in result:
+            raise AssertionError(f"the modal operator ended ({result}) before getting there")
         time.sleep(0.02)
     raise AssertionError(f"the modal operator did not get there within {limit_s} s")

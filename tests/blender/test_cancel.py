@@ -63,7 +63,7 @@ PHASES = {
     "encoding": lambda text: text.startswith("Encoding"),
     "compiling": lambda text: "compiling" in text,
     "decoding": lambda text: text.startswith("Decoding"),
-    "denoising": lambda text: text.startswith("Denoising step 1/"),
+    "denoising": lambda text: text.startswith("Denoising step ") and not text.startswith("Denoising step 0/"),
 }
 
 
@@ -73,7 +73,7 @@ def test_esc_cancels_in_every_phase(shot, tmp_path, slow_phase, generate_op, pha
     slow_phase.write_text("" if phase == "denoising" else phase)
     engine_session = extension("addon.engine_session")
     before = strip_snapshot(shot)
-    assert bpy.ops.np_test.generate(steps=60 if phase == "denoising" else 2) == {"RUNNING_MODAL"}
+    assert bpy.ops.np_test.generate(steps=200 if phase == "denoising" else 2) == {"RUNNING_MODAL"}
     operator = generate_op.runs[-1]
     generation = operator._generation
     pump(operator, until=lambda result: PHASES[phase](generation.progress.text))
@@ -95,7 +95,7 @@ def test_esc_cancels_in_every_phase(shot, tmp_path, slow_phase, generate_op, pha
 def test_loading_another_file_mid_take_cancels_it(shot, tmp_path, slow_phase, generate_op):
     slow_phase.write_text("")
     engine_session = extension("addon.engine_session")
-    assert bpy.ops.np_test.generate(steps=60) == {"RUNNING_MODAL"}
+    assert bpy.ops.np_test.generate(steps=200) == {"RUNNING_MODAL"}
     operator = generate_op.runs[-1]
     generation = operator._generation
     pump(operator, until=lambda result: PHASES["denoising"](generation.progress.text))
@@ -109,7 +109,7 @@ def test_loading_another_file_mid_take_cancels_it(shot, tmp_path, slow_phase, ge
 
 
 def test_loading_another_file_mid_conditioning_cancels_it(shot, tmp_path, slow_phase, generate_op):
-    shot.frame_end = 1040  # enough frames that the conditioning spans several timer ticks
+    shot.frame_end = 1600  # enough frames that the conditioning spans many timer ticks
     assert bpy.ops.np_test.generate() == {"RUNNING_MODAL"}
     operator = generate_op.runs[-1]
     generation = operator._generation
@@ -120,9 +120,26 @@ def test_loading_another_file_mid_conditioning_cancels_it(shot, tmp_path, slow_p
     assert files_under(tmp_path / "takes") == []  # the bundle's staging folder went with it
 
 
+def test_esc_while_rendering_the_plate_cancels_and_restores_the_scene(shot, tmp_path, generate_op):
+    shot.frame_end = 1040  # enough frames that the plate spans several timer ticks
+    shot.render.engine = "BLENDER_WORKBENCH"
+    shot.render.filepath = "/tmp/the_artists_own_output_"
+    shot.frame_set(1002)
+    settings = shot.neural_previs
+    settings.mode, settings.selective_objects, settings.plate_source = "selective", "Crate", "RENDER"
+    assert bpy.ops.np_test.generate() == {"RUNNING_MODAL"}
+    operator = generate_op.runs[-1]
+    generation = operator._generation
+    pump(operator, until=lambda result: generation.progress.text.startswith("Rendering the plate, frame 2/"), limit_s=60)
+    assert operator.modal(bpy.context, ESC) == {"CANCELLED"}
+    assert generation.progress.text == "Cancelled" and nothing_runs()
+    assert files_under(tmp_path / "takes") == []  # neither the bundle nor the half-rendered plate
+    assert (shot.frame_current, shot.render.filepath, shot.render.image_settings.file_format) == (1002, "/tmp/the_artists_own_output_", "PNG")
+
+
 def test_disabling_the_addon_mid_take_cancels_it(shot, tmp_path, slow_phase, generate_op):
     slow_phase.write_text("")
-    assert bpy.ops.np_test.generate(steps=60) == {"RUNNING_MODAL"}
+    assert bpy.ops.np_test.generate(steps=200) == {"RUNNING_MODAL"}
     operator = generate_op.runs[-1]
     generation = operator._generation
     pump(operator, until=lambda result: PHASES["denoising"](generation.progress.text))
@@ -141,7 +158,7 @@ def test_disabling_the_addon_mid_take_cancels_it(shot, tmp_path, slow_phase, gen
 def test_conditioning_render_cancels_with_esc_and_on_file_load(shot, tmp_path, installed_extension):
     operator_class = driven(extension("operators.render_conditioning").NEURAL_PREVIS_OT_render_conditioning, "render_conditioning")
     try:
-        shot.frame_end = 1040
+        shot.frame_end = 1600  # enough frames that the render spans many timer ticks
         shot.frame_set(1003)
         for stop in ("esc", "file"):
             assert bpy.ops.np_test.render_conditioning(directory=str(tmp_path / stop)) == {"RUNNING_MODAL"}
