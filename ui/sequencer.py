@@ -39,7 +39,7 @@ def _draw_take(layout, context, row: takes.TakeRow, active: bool) -> None:
     grid = box.grid_flow(columns=2, align=True)
     grid.operator("neural_previs.take_apply_settings", icon="IMPORT").strip = row.strip_name
     grid.operator("neural_previs.take_use_as_plate", icon="IMAGE_BACKGROUND").strip = row.strip_name
-    grid.operator("neural_previs.take_show_only", text="Show Only", icon="SOLO_ON").strip = row.strip_name
+    grid.operator("neural_previs.take_show_only", icon="SOLO_ON").strip = row.strip_name
     opener = grid.row()
     opener.enabled = not row.missing
     opener.operator("neural_previs.take_open_folder", icon="FILE_FOLDER").strip = row.strip_name

@@ -67,7 +67,15 @@ PHASES = {
 }
 
 
-@pytest.mark.parametrize("phase", list(PHASES))
+# Stopping and restarting a worker that cannot stop in time is the engine's and the add-on's own logic, the same on
+# every Blender: those four phases (a worker start each) run on the newest Blender only, to keep the Blender 4.2 run
+# short; it runs the modal path through the denoising phase and the file-load and add-on-disable cancels.
+ON_NEWEST_BLENDER_ONLY = pytest.mark.skipif(bpy.app.version < (5, 0, 0), reason="restart path checked on Blender 5.0")
+
+
+@pytest.mark.parametrize(
+    "phase", [pytest.param(phase, marks=() if phase == "denoising" else ON_NEWEST_BLENDER_ONLY) for phase in PHASES]
+)
 def test_esc_cancels_in_every_phase(shot, tmp_path, slow_phase, generate_op, phase):
     """Denoising stops within one step and keeps its worker; the other phases hang here, so the worker is restarted."""
     slow_phase.write_text("" if phase == "denoising" else phase)
