@@ -11,9 +11,13 @@ import sys
 
 import bpy
 
-from .generation import Generation, GenerationError, GenerationRequest
+from ..engine.formats.params import QUALITIES
+from .generation import NO_PLATE, Generation, GenerationError, GenerationRequest
+from .properties import SCENE_OFFLOAD_ITEMS
 
 COMMAND = "neural_previs"
+
+NO_PLATE_HERE = "selective mode keeps the rest of each frame from a plate: pass --plate-take STRIP, --plate FOLDER or --render-plate"
 
 _handle = None  # what register_cli_command returned; needed to unregister
 
@@ -31,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--mode", choices=("restyle", "selective"))
     generate.add_argument("--objects", help="selective mode: object names, separated by commas")
     generate.add_argument("--reference", help="style reference image")
+    generate.add_argument("--quality", choices=QUALITIES, help="the engine's quality (default: the scene's)")
+    generate.add_argument("--conditioning-scale", type=float, help="strength of the layout's depth, 0 to 10 (default: the scene's)")
+    generate.add_argument("--offload", choices=[item[0] for item in SCENE_OFFLOAD_ITEMS], help="memory profile (default: the scene's)")
+    plate = generate.add_mutually_exclusive_group()
+    plate.add_argument("--plate-take", metavar="STRIP", help="selective mode: keep the pixels of this take strip outside the objects")
+    plate.add_argument("--plate", metavar="FOLDER", help="selective mode: keep the pixels of this folder of frames outside the objects")
+    plate.add_argument("--render-plate", action="store_true", help="selective mode: render the scene's own frames as the plate")
     generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
     generate.add_argument("--scene", help="scene name (default: the file's active scene)")
     generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
@@ -67,6 +78,12 @@ def _generate(context, args) -> int:
         mode=args.mode,
         objects=[name.strip() for name in args.objects.split(",") if name.strip()] if args.objects else None,
         reference=args.reference,
+        quality=args.quality,
+        conditioning_scale=args.conditioning_scale,
+        offload=args.offload,
+        plate_source="TAKE" if args.plate_take else "FOLDER" if args.plate else "RENDER" if args.render_plate else None,
+        plate_take=args.plate_take,
+        plate_directory=args.plate,
         output_directory=args.out,
         allow_cpu=args.allow_cpu,
     )
@@ -78,7 +95,8 @@ def _generate(context, args) -> int:
         generation.run_blocking(on_progress=lambda progress: print(f"Neural Previs: {progress.text}", flush=True))
     except GenerationError as error:
         generation.abort()
-        print(f"Error: {error}", file=sys.stderr, flush=True)
+        message = NO_PLATE_HERE if str(error) == NO_PLATE else str(error)
+        print(f"Error: {message}", file=sys.stderr, flush=True)
         return 1
     if generation.cancelled:
         print("Error: the generation was cancelled", file=sys.stderr)

@@ -34,3 +34,8 @@ def all_strips(scene: bpy.types.Scene):
     if editor is None:
         return []
     return editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+
+
+def all_strips_property(editor) -> str:
+    """The name of `all_strips`' collection on a sequence editor, for UI lists and searches."""
+    return "strips_all" if hasattr(editor, "strips_all") else "sequences_all"

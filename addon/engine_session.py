@@ -22,13 +22,14 @@ from ..engine.worker import protocol
 from ..engine.worker.client import EngineClient, WorkerError
 from .device_label import engine_line
 from .engine_setup import python_in_environment
-from .preferences import EXTENSION_PACKAGE, get_preferences
+from .extension import EXTENSION_PACKAGE, get_preferences
 
 PYTHON_VARIABLE = "NEURAL_PREVIS_PYTHON"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding the `engine` package
 
 _client: EngineClient | None = None
 _client_models_home: str | None = None  # the HF_HOME the live worker was started with
+_last_hello = None  # the latest worker's hello, kept after it stops: what the panel's model list shows
 
 
 class EngineNotConfigured(Exception):
@@ -145,8 +146,23 @@ def current() -> EngineClient | None:
     """The live worker, or None when none runs (a dead one is dropped)."""
     global _client
     if _client is not None and _client.process is not None and _client.process.poll() is not None:
+        _remember(_client)
         _client = None
     return _client
+
+
+def _remember(client: EngineClient) -> None:
+    global _last_hello
+    if client.hello is not None:
+        _last_hello = client.hello
+
+
+def last_hello():
+    """The hello of the running worker, else of the last one this session had (its models, backends), else None."""
+    client = current()
+    if client is not None:
+        _remember(client)
+    return _last_hello
 
 
 def launch() -> EngineClient:
@@ -174,6 +190,7 @@ def stop(timeout: float = 20.0) -> None:
     global _client
     client, _client = _client, None
     if client is not None:
+        _remember(client)
         client.shutdown(timeout=timeout)
         client.close()
 
@@ -181,6 +198,7 @@ def stop(timeout: float = 20.0) -> None:
 def forget(client: EngineClient) -> None:
     """Drop a worker that died or misbehaved, killing what is left of it."""
     global _client
+    _remember(client)
     if _client is client:
         _client = None
     client.close()

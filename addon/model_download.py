@@ -24,7 +24,7 @@ from ..engine.worker import protocol
 from . import engine_session
 from . import model_store
 from .model_store import download_failure_message
-from .preferences import get_preferences
+from .extension import get_preferences
 
 STOP_TIMEOUT_S = 5.0
 

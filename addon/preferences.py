@@ -1,9 +1,12 @@
-"""Add-on preferences: where the engine's Python and the models are, and the defaults for new takes."""
+"""Add-on preferences: where the engine's Python and the models are, and the defaults for new takes.
+
+The class holds the settings only; ui/preferences.py gives it its draw() when it registers.
+"""
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-EXTENSION_PACKAGE = __package__.rpartition(".")[0]
+from .extension import EXTENSION_PACKAGE, get_preferences  # noqa: F401 (get_preferences: imported from here too)
 
 DEVICE_ITEMS = (
     ("auto", "Automatic", "The first NVIDIA GPU, else Apple's GPU, else the CPU (a real model on the CPU asks first)"),
@@ -39,16 +42,6 @@ class NeuralPrevisPreferences(bpy.types.AddonPreferences):
     )
     device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto")
     offload: EnumProperty(name="Memory Profile", items=OFFLOAD_ITEMS, default="none")
-
-    def draw(self, context):
-        from ..ui.preferences import draw_preferences
-
-        draw_preferences(self, context)
-
-
-def get_preferences(context=None) -> NeuralPrevisPreferences:
-    context = context or bpy.context
-    return context.preferences.addons[EXTENSION_PACKAGE].preferences
 
 
 def register():

@@ -7,6 +7,7 @@ number of that shot. The take's parameters ride along as the strip's custom prop
 
 from __future__ import annotations
 
+import json
 import re
 
 import bpy
@@ -37,16 +38,26 @@ def next_take_name(existing_names, shot: str) -> str:
     return f"{shot}_take_{max(numbers, default=0) + 1:03d}"
 
 
+INT32 = range(-(2**31), 2**31)
+
+
 def _id_property_value(value):
-    """IDProperties hold str, int, float, lists of numbers and dicts of those; everything else becomes a string."""
+    """IDProperties hold str, 32-bit int, float, lists of numbers and dicts of those; other lists become
+    JSON text, anything else a string, as does an int too large for 32 bits (a seed from before seeds
+    were 32-bit)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (int, float, str)):
+    if isinstance(value, int):
+        return value if value in INT32 else str(value)
+    if isinstance(value, (float, str)):
         return value
     if isinstance(value, dict):
         return {str(k): _id_property_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return list(value)
+        if all(v in INT32 for v in value if isinstance(v, int)):
+            return list(value)
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value))  # e.g. object names; takes.strip_list() reads it back
     return str(value)
 
 
@@ -63,8 +74,11 @@ def next_take_name_in_scene(scene: bpy.types.Scene) -> str:
     return next_take_name([s.name for s in compat.all_strips(scene)], scene.name)
 
 
-def place_take(scene: bpy.types.Scene, take: Take, name: str):
-    """Add the take as a new strip called `name`; returns it. Existing strips are never moved or changed."""
+def place_take(scene: bpy.types.Scene, take: Take, name: str, settings: dict | None = None):
+    """Add the take as a new strip called `name`; returns it. Existing strips are never moved or changed.
+
+    `settings`: the Blender-side choices that made it (plate source, random seed...), kept beside the
+    take's own record so Apply Settings can restore them."""
     strips = compat.sequencer_strips(scene)
     images = timeline_images(take)
     first, end = take.first_frame, take.first_frame + len(images)
@@ -84,6 +98,10 @@ def place_take(scene: bpy.types.Scene, take: Take, name: str):
             "resolved": take.record.get("resolved", {}),
             "model": take.record.get("model", {}),
             "engine_version": take.record.get("engine_version", ""),
+            "created_utc": take.record.get("created_utc", ""),
+            "seconds": take.record.get("timings_seconds", {}).get("total"),
+            "qc": take.record.get("qc"),
+            "settings": settings or {},
         }
     )
     return strip

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--negative-prompt", default="", metavar="TEXT", help="what to steer away from")
     generate.add_argument("--steps", type=int, metavar="N", help="denoising steps per window (default: the backend's)")
     generate.add_argument("--guidance", type=float, metavar="G", help="guidance scale, 1 = off (default: the backend's)")
-    generate.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn and recorded in take.json)")
+    generate.add_argument("--seed", type=int, metavar="S", help="random seed, 0 to 2147483647 (default: drawn and recorded in take.json)")
     generate.add_argument("--mode", choices=MODES, default="restyle", help="restyle the whole frame, or only --objects (default: restyle)")
     generate.add_argument("--objects", default="", metavar="NAME,...", help="selective mode: objects to regenerate")
     generate.add_argument("--reference", metavar="IMAGE", help="style reference image")

@@ -13,7 +13,7 @@ from bpy.props import StringProperty
 
 from ..addon import engine_session, model_download, model_store
 from ..addon.model_store import PREFERENCES_PLACE
-from ..addon.preferences import get_preferences
+from ..addon.extension import get_preferences
 
 _TICK_S = 0.25
 _OFFLINE = ("Online access is off, so nothing is downloaded: turn on Allow Online Access in "

@@ -1,8 +1,8 @@
 """Panels and preferences drawing of Neural Previs."""
 
-from . import panel
+from . import panel, preferences, sequencer
 
-_MODULES = (panel,)
+_MODULES = (panel, sequencer, preferences)
 
 
 def register():

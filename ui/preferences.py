@@ -1,4 +1,4 @@
-"""Drawing of the add-on preferences (the class itself lives in addon/preferences.py)."""
+"""Drawing of the add-on preferences (the class itself lives in addon/preferences.py and gets its draw() here)."""
 
 import os
 
@@ -7,6 +7,7 @@ from .models import draw_models
 from ..addon.device_label import describe_device
 from ..addon.engine_setup import plan_for
 from ..addon.machine import probed_machine
+from ..addon.preferences import NeuralPrevisPreferences
 
 
 def draw_preferences(preferences, context):
@@ -66,3 +67,11 @@ def draw_engine_setup(box, state):
     row.operator("neural_previs.engine_setup", icon="IMPORT")
     row.operator("neural_previs.engine_setup", text="Repair", icon="TOOL_SETTINGS").repair = True
     row.operator("neural_previs.open_log_folder", icon="FILEBROWSER")
+
+
+def register():
+    NeuralPrevisPreferences.draw = draw_preferences
+
+
+def unregister():
+    del NeuralPrevisPreferences.draw

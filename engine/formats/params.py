@@ -8,16 +8,28 @@ Every field is recorded verbatim in ``take.json`` together with the values the e
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass, field
 
 from ..errors import ParamsError
 
 MODES = ("restyle", "selective")
 QUALITIES = ("final", "preview")
+#: What each quality means, for a user interface that lists them (one without an entry shows its name).
+QUALITY_DESCRIPTIONS = {
+    "final": "The model's own steps at the full working size",
+    "preview": "Fast iteration: fewer steps and a quarter of the pixels, scaled back to the shot's size",
+}
 OFFLOAD_PROFILES = ("none", "model", "group")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-#: Seeds are fed to ``torch.Generator.manual_seed``; keeping them below 2**63 keeps them portable.
-MAX_SEED = 2**63 - 1
+#: Seeds fit a signed 32-bit integer: Blender's IntProperty and ID properties (the seed field, the
+#: take's strip) hold nothing larger, and a seed must survive the round trip through a .blend.
+MAX_SEED = 2**31 - 1
+
+
+def draw_seed() -> int:
+    """A random seed from 0 to ``MAX_SEED``, for a request that names none."""
+    return random.SystemRandom().randint(0, MAX_SEED)
 
 
 @dataclass
@@ -41,23 +53,24 @@ class GenerateParams:
     """Classifier-free guidance scale; 1.0 disables guidance. ``None``: the backend's default."""
 
     seed: int | None = None
-    """Random seed; the same seed, bundle and parameters give the same frames. ``None``: a random
-    seed is drawn and recorded in ``take.json`` so the take can be reproduced."""
+    """Random seed from 0 to ``MAX_SEED`` (2**31 - 1); the same seed, bundle and parameters give the
+    same frames. ``None``: a random seed is drawn and recorded in ``take.json`` so the take can be
+    reproduced."""
 
     mode: str = "restyle"
     """``restyle`` regenerates the whole frame from depth; ``selective`` regenerates only the
-    objects named in ``objects`` and keeps the rest from ``plate`` (or ``reference``)."""
+    objects named in ``objects`` and keeps the rest, pixel for pixel, from ``plate``."""
 
     objects: list[str] = field(default_factory=list)
     """Names of the bundle's objects to regenerate in ``selective`` mode (see shot.json ``objects``)."""
 
     reference: str | None = None
-    """Path to a style reference image (PNG/JPEG). In ``selective`` mode without a ``plate`` it
-    also fills the kept region."""
+    """Path to a style reference image (PNG/JPEG)."""
 
     plate: str | None = None
-    """``selective`` mode: a folder of frames named ``<frame>.png`` (e.g. another take's ``frames/``)
-    whose pixels are kept outside the selected objects."""
+    """``selective`` mode (required there): a folder of frames named ``<frame>.png`` (e.g. another
+    take's folder or its ``frames/``, or a render of the scene). Outside the selected objects the take's
+    pixels are the plate's exactly; a feather of at most 3 pixels blends the selection's edge."""
 
     conditioning_scale: float = 1.0
     """Strength of the depth (control) conditioning."""
@@ -116,8 +129,8 @@ class GenerateParams:
             raise ParamsError("selective mode needs the objects to regenerate: pass --objects NAME,...")
         if self.mode == "restyle" and self.objects:
             raise ParamsError("objects only apply to selective mode: add --mode selective or drop --objects")
-        if self.mode == "selective" and not (self.plate or self.reference):
-            raise ParamsError("selective mode keeps the rest of the frame from a plate: pass --plate FRAMES_DIR or --reference IMAGE")
+        if self.mode == "selective" and not self.plate:
+            raise ParamsError("selective mode keeps the rest of each frame from a plate: pass --plate FRAMES_DIR (e.g. an earlier take)")
         if self.plate and self.mode != "selective":
             raise ParamsError("plate only applies to selective mode: add --mode selective or drop --plate")
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 10:

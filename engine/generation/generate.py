@@ -5,14 +5,14 @@ The steps of ``generate_take`` (numbered as in the code):
     disk, mode, conditioning), so bad input fails in seconds and before torch is imported;
  2. load the pipeline (free when the session already holds it: the warm worker);
  3. encode the prompt;
- 4. per window: build its conditioning, denoise (progress + cancel each step), decode, blend;
+ 4. per window: build its conditioning, denoise (progress + cancel each step), decode, blend
+    (selective mode: the plate's pixels put back outside the selection, ``composite``);
  5. write the take (temporary sibling folder, renamed when complete), scored for consistency (``engine.qc``).
 """
 
 from __future__ import annotations
 
 import gc
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +24,7 @@ import numpy as np
 from ..backends import BackendSpec, get_spec
 from ..formats.bundle import Bundle, read_bundle, validate_pixels
 from ..errors import GenerationCancelled, ParamsError
-from ..formats.params import MAX_SEED, GenerateParams
+from ..formats.params import GenerateParams, draw_seed
 from .progress import ProgressTracker, Reporter
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
@@ -36,6 +36,7 @@ from ..qc.report import write_report
 from ..qc.score import score_take
 from ..speed import quality
 from .windows import blend_window
+from .composite import keep_plate
 
 
 @dataclass
@@ -114,7 +115,7 @@ def generate_take(
         params=params,
         steps=resolved.steps,
         guidance=resolved.guidance,
-        seed=params.seed if params.seed is not None else random.SystemRandom().randrange(MAX_SEED),
+        seed=params.seed if params.seed is not None else draw_seed(),
     )
     # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
     size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
@@ -167,6 +168,9 @@ def generate_take(
             timings["decoding"] += time.perf_counter() - clock
             progress.decoded(time.perf_counter() - clock)
             blend_window(output, decoded, window, size)
+            if inputs.shot.keep is not None:  # selective: the plate's own pixels outside the selection
+                for index in range(window.start, window.stop):
+                    output[index] = keep_plate(output[index], inputs.shot.keep[index], inputs.shot.generate[index])
 
         # 5. Write the take, all or nothing.
         _check(cancel)

@@ -29,7 +29,8 @@ class ShotConditioning:
     generate: list[np.ndarray] | None
     """bool per bundle frame, True where the model regenerates; None = everywhere (restyle)."""
     keep: list[np.ndarray] | None
-    """uint8 RGB kept pixels per bundle frame (selective mode), else None."""
+    """uint8 RGB plate frame per bundle frame (selective mode), else None: the model is shown these
+    pixels outside the selection, and the take gets them back exactly after decoding."""
     reference: np.ndarray | None
     """uint8 RGB style reference at the bundle's size, or None."""
 
@@ -45,7 +46,7 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotCondi
     if params.mode == "selective":
         ids = bundle.object_ids(params.objects)
         generate = [selection_mask(bundle.read_mask(i), ids) for i in range(len(bundle.frames))]
-        keep = _plate_frames(params.plate, bundle) if params.plate else [reference] * len(bundle.frames)
+        keep = _plate_frames(params.plate, bundle)
     return ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference)
 
 

@@ -1,6 +1,7 @@
 """Scene to strip with the real engine (tiny-random on CPU) driven by the installed extension."""
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -12,17 +13,8 @@ import bpy
 import pytest
 from PIL import Image
 
-import scenes
 from demo.blender_session import REPO
-
-# The engine's own Python: the main test venv has torch and diffusers. The Blender 4.2 run (whose venv has
-# only bpy) points at it through NEURAL_PREVIS_TEST_ENGINE_PYTHON.
-ENGINE_PYTHON = os.environ.get("NEURAL_PREVIS_TEST_ENGINE_PYTHON", sys.executable)
-
-
-@pytest.fixture(autouse=True)
-def engine_python(monkeypatch):
-    monkeypatch.setenv("NEURAL_PREVIS_PYTHON", ENGINE_PYTHON)
+from engine_shot import engine_python, shot, strips_of  # noqa: F401
 
 
 @pytest.fixture
@@ -33,37 +25,13 @@ def modules(installed_extension):
     return load
 
 
-def strips_of(scene):
-    editor = scene.sequence_editor
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
-
-
 def settings_fingerprint(scene):
     settings = scene.neural_previs
     return {p.identifier: str(getattr(settings, p.identifier)) for p in settings.bl_rna.properties if p.identifier != "rna_type"}
 
 
-@pytest.fixture
-def shot(empty_scene, tmp_path):
-    """A 1001-based shot with the user's own strips on channels 1 and 2."""
-    scene = empty_scene
-    scene.render.resolution_x, scene.render.resolution_y = 48, 32
-    scene.frame_start, scene.frame_end = 1001, 1005
-    scenes.floor(scene)
-    scenes.box(scene, "Crate", (0, 0, 0.5))
-    scenes.uv_sphere(scene, "Ball", (1.0, 0.5, 0.4), radius=0.4)
-    scenes.add_camera(scene, location=(4, -4, 2.5), target=(0, 0, 0.4))
-    scene.neural_previs.prompt = "a rainy neon street"
-    scene.neural_previs.model = "tiny-random"
-    scene.neural_previs.steps = 2
-    scene.neural_previs.seed = 11
-    scene.neural_previs.output_directory = str(tmp_path / "takes")
-    scene.sequence_editor_create()
-    plate = tmp_path / "plate.png"
-    Image.new("RGB", (8, 8), (10, 120, 10)).save(plate)
-    strips_of(scene).new_image(name="Plate", filepath=str(plate), channel=1, frame_start=990).frame_final_duration = 40
-    strips_of(scene).new_image(name="Notes", filepath=str(plate), channel=2, frame_start=1003)
-    return scene
+def all_strips(scene):
+    return sorted((s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in strips_of(scene))
 
 
 def user_strips(scene):
@@ -104,6 +72,15 @@ def test_generate_puts_frame_accurate_takes_on_the_timeline(shot, tmp_path):
     assert reopened["Scene_take_002"].strip_elem_from_frame(1004).filename == "1004.png"
 
 
+def test_random_seed_take_lands_with_the_seed_it_used(shot):
+    shot.neural_previs.random_seed = True
+    assert bpy.ops.neural_previs.generate() == {"FINISHED"}
+    strip = strips_of(shot)["Scene_take_001"]
+    record = json.loads((Path(bpy.path.abspath(strip.directory)).parent / "take.json").read_text())
+    assert strip["neural_previs"]["resolved"]["seed"] == record["resolved"]["seed"]
+    assert 0 <= record["resolved"]["seed"] <= 2**31 - 1
+
+
 def test_unsaved_file_uses_a_temporary_folder_and_warns(shot, capfd):
     shot.neural_previs.output_directory = "//neural_previs/"
     assert bpy.data.filepath == ""
@@ -116,11 +93,12 @@ def test_unsaved_file_uses_a_temporary_folder_and_warns(shot, capfd):
 def test_missing_engine_is_one_clear_line_and_no_strip(shot, tmp_path, monkeypatch, modules):
     modules("engine_session").stop()
     monkeypatch.setenv("NEURAL_PREVIS_PYTHON", str(tmp_path / "no-such-python"))
+    before = all_strips(shot)
     assert not bpy.ops.neural_previs.generate.poll()
     with pytest.raises(RuntimeError) as error:
         bpy.ops.neural_previs.generate("EXEC_DEFAULT")
     assert "does not exist" in str(error.value) and "\n" not in str(error.value).strip()
-    assert user_strips(shot) == sorted(user_strips(shot)) and "Scene_take_001" not in strips_of(shot)
+    assert all_strips(shot) == before  # no take strip added, the user's strips untouched
     assert not (tmp_path / "takes").exists()  # nothing at all was written
 
 
@@ -197,11 +175,14 @@ def run_headless(blend, argv):
 def test_headless_command_exit_codes(shot, tmp_path):
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    done = run_headless(blend, ["generate", "--prompt", "dusk", "--model", "tiny-random", "--steps", "2", "--save"])
+    done = run_headless(
+        blend, ["generate", "--prompt", "dusk", "--model", "tiny-random", "--steps", "2", "--quality", "preview", "--conditioning-scale", "0.7", "--save"]
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "take 'Scene_take_001' added" in done.stdout
     bpy.ops.wm.open_mainfile(filepath=str(blend))
-    assert strips_of(bpy.context.scene)["Scene_take_001"]["neural_previs"]["params"]["prompt"] == "dusk"
+    params = strips_of(bpy.context.scene)["Scene_take_001"]["neural_previs"]["params"]
+    assert (params["prompt"], params["quality"], params["conditioning_scale"]) == ("dusk", "preview", 0.7)
 
     bpy.context.scene.camera = None
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "no_camera.blend"))

@@ -1,5 +1,9 @@
 """Takes land on the Sequencer frame-accurately, on a free channel, and never disturb other strips."""
 
+import json
+import shutil
+from pathlib import Path
+
 import bpy
 import pytest
 from PIL import Image
@@ -95,3 +99,26 @@ def test_damaged_takes_are_refused_with_one_line(empty_scene, tmp_path, damage, 
         import_take(folder)
     assert fragment in str(error.value) and "\n" not in str(error.value).strip()
     assert empty_scene.sequence_editor is None or len(strips_of(empty_scene)) == 0
+
+
+OLD_TAKE = Path(__file__).parent / "fixtures" / "take_before_seed_fix" / "take.json"
+
+
+def test_take_from_before_32_bit_seeds_imports_with_its_seed_kept(empty_scene, tmp_path):
+    """A take.json the engine wrote when it drew seeds below 2**63: the seed is kept, as text."""
+    folder = tmp_path / "old_take"
+    (folder / "frames").mkdir(parents=True)
+    shutil.copy(OLD_TAKE, folder / "take.json")
+    record = json.loads(OLD_TAKE.read_text())
+    for entry in record["frames"]:
+        Image.new("RGB", (48, 32), (9, 9, 9)).save(folder / entry["file"])
+    assert record["resolved"]["seed"] >= 2**31
+    assert import_take(folder) == {"FINISHED"}
+    strip = strips_of(empty_scene)["Scene_take_001"]
+    assert strip["neural_previs"]["resolved"]["seed"] == str(record["resolved"]["seed"])
+    assert strip["neural_previs"]["resolved"]["steps"] == 2
+    blend = tmp_path / "old.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    reopened = strips_of(bpy.context.scene)["Scene_take_001"]
+    assert int(reopened["neural_previs"]["resolved"]["seed"]) == record["resolved"]["seed"]

@@ -74,7 +74,7 @@ def test_animatediff_controlnet_generates_exact_frames_over_two_windows(session,
 def test_animatediff_refuses_selective_mode(session, tiny_animatediff, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "ref.png")
     params = GenerateParams(
-        prompt="neon", model=str(tiny_animatediff / "base"), mode="selective", objects=["Cube"], reference=str(tmp_path / "ref.png"),
+        prompt="neon", model=str(tiny_animatediff / "base"), mode="selective", objects=["Cube"], plate=str(tmp_path),
         motion_adapter=str(tiny_animatediff / "adapter"), controlnet=str(tiny_animatediff / "controlnet"),
     )
     with pytest.raises(ParamsError, match="supports mode"):

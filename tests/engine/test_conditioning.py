@@ -40,9 +40,11 @@ def test_selective_masks_follow_object_ids(tmp_path):
     from PIL import Image
 
     root = make_bundle(tmp_path / "b", frames=[1, 2])
-    Image.new("RGB", (48, 32), (10, 200, 30)).save(tmp_path / "ref.png")
+    (tmp_path / "plate").mkdir()
+    for frame in (1, 2):
+        Image.new("RGB", (48, 32), (10, 200, 30)).save(tmp_path / "plate" / f"{frame:04d}.png")
     bundle = read_bundle(root)
-    params = GenerateParams(prompt="x", model="tiny-random", mode="selective", objects=["Cube"], reference=str(tmp_path / "ref.png"))
+    params = GenerateParams(prompt="x", model="tiny-random", mode="selective", objects=["Cube"], plate=str(tmp_path / "plate"))
     shot = build_shot_conditioning(bundle, params)
     assert np.array_equal(shot.generate[1], bundle.read_mask(1) == 1)
     assert tuple(shot.keep[0][0, 0]) == (10, 200, 30)

@@ -102,6 +102,9 @@ def test_same_seed_same_frames_other_seed_other_frames(session, tmp_path):
 def test_seed_is_drawn_and_recorded_when_absent(session, bundle, tmp_path):
     generate_take(session, bundle, tmp_path / "take", tiny(seed=None), Recorder())
     seed = json.loads((tmp_path / "take" / "take.json").read_text())["resolved"]["seed"]
+    # Blender stores seeds in 32-bit properties; a drawn seed from the old 0..2**63 range would not fit
+    # (it was above 2**31 with probability 1 - 2**-32).
+    assert 0 <= seed <= 2**31 - 1
     generate_take(session, bundle, tmp_path / "again", tiny(seed=seed), Recorder())
     first, again = frames_of(tmp_path / "take"), frames_of(tmp_path / "again")
     assert all(np.array_equal(first[k], again[k]) for k in first)
@@ -118,6 +121,40 @@ def test_selective_mode_with_plate_and_reference(session, bundle, tmp_path):
     record = json.loads((tmp_path / "take" / "take.json").read_text())
     assert record["params"]["objects"] == ["Cube"] and record["params"]["mode"] == "selective"
     assert len(frames_of(tmp_path / "take")) == 9
+
+
+def distance_to_selection(selected: np.ndarray) -> np.ndarray:
+    """Brute force: for every pixel centre, the Euclidean distance to the nearest selected one."""
+    ys, xs = np.mgrid[0 : selected.shape[0], 0 : selected.shape[1]]
+    sy, sx = ys[selected], xs[selected]
+    if not len(sy):
+        return np.full(selected.shape, np.inf)
+    return np.sqrt(((ys[..., None] - sy) ** 2 + (xs[..., None] - sx) ** 2).min(axis=-1))
+
+
+def test_selective_take_is_its_plate_to_the_byte_outside_the_selection(session, bundle, tmp_path):
+    generate_take(session, bundle, tmp_path / "plate_take", tiny(seed=3), Recorder())
+    params = tiny(mode="selective", objects=["Cube"], plate=str(tmp_path / "plate_take"), seed=4)
+    generate_take(session, bundle, tmp_path / "take", params, Recorder())
+    plate, take = frames_of(tmp_path / "plate_take"), frames_of(tmp_path / "take")
+    assert plate.keys() == take.keys()
+    feathered = 0
+    for name in take:
+        with Image.open(bundle / "mask" / name) as mask:
+            selected = np.asarray(mask) == 1  # the Cube's id in the test bundle
+        distance = distance_to_selection(selected)
+        changed = np.any(take[name] != plate[name], axis=-1)
+        assert not changed[distance >= 3].any()  # beyond the 3-pixel feather: the plate, exactly
+        assert changed[selected].mean() > 0.9  # on the Cube: the model's pixels
+        feathered += changed[(distance > 0) & (distance < 3)].sum()
+    assert feathered > 0  # the seam is blended, not cut
+
+
+def test_selective_mode_without_a_plate_is_refused(session, bundle, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "ref.png")
+    with pytest.raises(ParamsError, match="plate"):
+        generate_take(session, bundle, tmp_path / "take", tiny(mode="selective", objects=["Cube"], reference=str(tmp_path / "ref.png")), Recorder())
+    assert not (tmp_path / "take").exists()
 
 
 def test_cancel_stops_within_one_step_and_writes_nothing(session, tmp_path):
@@ -163,7 +200,7 @@ def test_bad_bundle_fails_before_loading_and_leaves_nothing(session, tmp_path):
 @pytest.mark.parametrize(
     "fields, error, fragment",
     [
-        ({"mode": "selective", "objects": ["Teapot"], "reference": "REF"}, BundleError, "Teapot"),
+        ({"mode": "selective", "objects": ["Teapot"], "plate": "PLATE"}, BundleError, "Teapot"),
         ({"reference": "/does/not/exist.png"}, ParamsError, "does not exist"),
         ({"mode": "selective", "objects": ["Cube"], "plate": "PLATE"}, ParamsError, "no frame 1"),
         ({"offload": "model", "device": "cpu"}, ParamsError, "--offload none"),

@@ -68,6 +68,7 @@ def test_params_objects_may_be_a_comma_list():
         ({"steps": 2.5}, "steps"),
         ({"guidance": -1}, "guidance"),
         ({"seed": -3}, "seed"),
+        ({"seed": 2**31}, "seed must be an integer from 0 to 2147483647"),
         ({"mode": "paint"}, "mode must be"),
         ({"mode": "selective"}, "--objects"),
         ({"mode": "selective", "objects": ["Cube"]}, "--plate"),
@@ -82,3 +83,8 @@ def test_params_check(fields, fragment):
     params = GenerateParams(**{"prompt": "neon", **fields})
     with pytest.raises(ParamsError, match=fragment):
         params.check()
+
+
+def test_seeds_span_exactly_the_32_bit_range():
+    GenerateParams(prompt="neon", seed=0).check()
+    GenerateParams(prompt="neon", seed=2**31 - 1).check()
