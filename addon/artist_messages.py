@@ -39,7 +39,7 @@ _FLAGS = {
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on
 
-_NOT_DOWNLOADED = re.compile(r"weights for (?P<model>\S+) are not downloaded")
+_NOT_DOWNLOADED = re.compile(r"weights for (?P<model>\S+) are (?:not|only partly) downloaded")
 _FLAG_WITH_VALUE = re.compile(r"--(?P<flag>[a-z][a-z-]*)(?: (?P<value>[A-Za-z0-9_.:-]+))?")
 _SHELL_COMMAND = re.compile(r",? ?or [a-z ]*? with `[^`]*`")
 

@@ -120,7 +120,7 @@ def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, 
     state = repo_state(cache, source)
     if not state.complete:
         if not download:
-            partly = " only partly" if state.snapshot is not None or state.partial_bytes else ""
+            partly = " only partly" if state.snapshot is not None or state.partial_bytes else " not"
             raise NotDownloaded(
                 f"weights for {shown} are{partly} downloaded: run `python -m engine download {shown}` (it fetches {source} "
                 f"into {cache} and resumes an interrupted download), or run again with --download, or pass --model /path/to/folder"

@@ -1,6 +1,7 @@
 """Drawing imports logic, never the reverse: the add-on's import graph has no cycle and no upward edge.
 
-Read from the source with `ast` (imports inside functions count too: they run at draw or call time).
+Read from the source with `ast` (imports inside functions count too: they run at draw or call time;
+imports under `if TYPE_CHECKING:` do not: they never run, they only name types for readers and checkers).
 """
 
 import ast
@@ -24,7 +25,12 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {id(inner) for node in ast.walk(tree) if _is_type_checking_block(node)
+                 for statement in node.body for inner in ast.walk(statement)}
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package[: len(package) - node.level + 1]
             target = ".".join(base + ([node.module] if node.module else []))
@@ -32,6 +38,12 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
                 found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
     return {name for name in found if name in known}
+
+
+def _is_type_checking_block(node) -> bool:
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def graph() -> dict[str, set[str]]:
