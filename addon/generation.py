@@ -208,11 +208,13 @@ class Generation:
             engine_session.resolve_engine_python()
         except engine_session.EngineNotConfigured as error:
             raise GenerationError(str(error)) from None
+        # Before rendering anything: first whether this machine can run the take at all (a real model on
+        # an engine without GPU), then whether its weights are here (no point downloading 20 GB for hours of CPU).
+        self._refuse_the_cpu_unless_allowed()
         preferences = get_preferences(self.context)
         model = self.request.model or self.scene.neural_previs.model or preferences.default_model
         if model_download.needs_download(model, self.context):
             raise GenerationError(model_store.not_downloaded_message(model, model_download.models_folder_of(preferences)))
-        self._refuse_the_cpu_unless_allowed()  # before rendering anything, when the engine's device is known
         shot = _safe_name(self.scene.name)
         # No folder is made here: the bundle writer creates (and on failure removes) what it needs.
         shot_folder = _output_root(settings, self.request) / shot

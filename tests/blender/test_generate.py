@@ -133,6 +133,7 @@ def test_engine_killed_mid_run_is_a_clean_error(shot, modules):
     with pytest.raises(generation_module.GenerationError) as error:
         run_until(generation, lambda: generation.done)
     assert "engine" in str(error.value) and "\n" not in str(error.value)
+    assert "engine.log" in str(error.value) and "Open Log Folder" in str(error.value)  # where the details are
     assert engine_session.current() is None
     assert "Scene_take_001" not in strips_of(shot)
     assert not generation.bundle_folder.exists()
