@@ -12,7 +12,9 @@ on the same inputs.
   the selected objects for ``selective``, whose ``video`` holds the plate elsewhere);
   ``reference_images`` the reference image; the seed through ``torch.Generator("cpu")``.
 - ``stock_output(pipeline, shot, **call)``: the stock call with ``output_type="np"``, as uint8 frames
-  ``round(255 clip(x, 0, 1))``; ``call`` adds or overrides arguments (a later backend's own, e.g.
+  ``round(255 clip(x, 0, 1))``, and for ``selective`` the documented composite after decoding (the
+  plate's pixels put back: weight of the model's pixel ``clip(1 - d / 3, 0, 1)`` at distance ``d`` from
+  the nearest selected pixel centre, the plate exactly where the weight is 0), computed here by brute force; ``call`` adds or overrides arguments (a later backend's own, e.g.
   a schedule or ``guidance_scale_2``), and ``pipeline`` is any ``WanVACEPipeline`` (one expert or
   two, LoRAs loaded into it or not).
 - ``engine_output(session, shot, out)``: the take ``generate_take`` writes, as uint8 frames and its
@@ -119,7 +121,29 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 def stock_output(pipeline, shot: Shot, **call) -> np.ndarray:
     """The stock pipeline's frames for the shot, uint8 (frames, height, width, 3)."""
     arguments = {**stock_arguments(shot), "output_type": "np", **call}
-    return to_uint8(pipeline(**arguments).frames[0])
+    frames = to_uint8(pipeline(**arguments).frames[0])
+    if shot.params.mode == "selective":
+        frames = np.stack([keep_plate_documented(frame, np.asarray(video), np.asarray(mask) > 0)
+                           for frame, video, mask in zip(frames, arguments["video"], arguments["mask"])])
+    return frames
+
+
+#: docs/engine.md: the model's pixels fade out over this many pixels outside the selection.
+FEATHER_PX = 3
+
+
+def keep_plate_documented(frame: np.ndarray, plate: np.ndarray, generate: np.ndarray) -> np.ndarray:
+    """The selective composite as documented, by brute force over every pair of pixel centres (the
+    engine's own code is not used). Outside the selection ``video`` holds the plate."""
+    height, width = generate.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    selected = np.argwhere(generate)
+    if len(selected) == 0:
+        return plate.copy()
+    distance = np.sqrt(((ys[:, :, None] - selected[:, 0]) ** 2 + (xs[:, :, None] - selected[:, 1]) ** 2).min(axis=2))
+    weight = np.clip(1.0 - distance / FEATHER_PX, 0.0, 1.0)[:, :, None]
+    mixed = np.clip(np.round(weight * frame + (1.0 - weight) * plate), 0, 255).astype(np.uint8)
+    return np.where(weight > 0, mixed, plate)
 
 
 def engine_output(session, shot: Shot, out: Path, report=None) -> EngineTake:
