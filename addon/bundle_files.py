@@ -138,13 +138,20 @@ def _make_parents(folder: Path) -> list[Path]:
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
+    created = []
     for path in reversed(missing):
         try:
             path.mkdir()
+        except FileExistsError:
+            if path.is_dir():  # another process (a batch's other shot) made it meanwhile: it is not ours to remove
+                continue
+            _remove_empty(list(reversed(created)))
+            raise BundleLocationError(f"Cannot create '{path}': a file of that name is in the way; choose another folder") from None
         except OSError as error:
-            _remove_empty([p for p in missing if p.exists()])
+            _remove_empty(list(reversed(created)))
             raise BundleLocationError(f"Cannot create '{path}' ({error.strerror}); choose a writable folder") from None
-    return missing
+        created.append(path)
+    return list(reversed(created))
 
 
 def _remove_empty(folders: list[Path]) -> None:

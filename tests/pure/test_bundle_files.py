@@ -77,3 +77,37 @@ def test_an_unwritable_location_is_refused(tmp_path, below):
         below = tmp_path / "a_file"
     with pytest.raises(BundleLocationError, match="choose a writable folder"):
         BundleWriter(check_destination(f"{below}/shots/bundle"))
+
+
+def test_two_shots_creating_the_same_output_root_at_once_both_succeed(tmp_path):
+    """A batch renders shots side by side into one output root: each writer creating the missing parents
+    must accept a parent another process made a moment earlier (it raised 'File exists' and failed a shot)."""
+    import threading
+
+    failures = []
+    for attempt in range(40):
+        root = tmp_path / f"night{attempt}" / "takes"
+        start = threading.Barrier(2)
+
+        def write(shot):
+            start.wait()
+            try:
+                writer, records = write_bundle(root / shot / "bundle", frames=(1,))
+                writer.finish({"schema": "x", "frames": records}, ["shot", "row"])
+            except BundleLocationError as error:
+                failures.append(str(error))
+
+        threads = [threading.Thread(target=write, args=(name,)) for name in ("sh010", "sh020")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert (root / "sh010" / "bundle" / "shot.json").is_file() and (root / "sh020" / "bundle" / "shot.json").is_file()
+    assert failures == []
+
+
+def test_a_file_in_the_way_of_a_parent_is_one_line(tmp_path):
+    (tmp_path / "takes").write_text("not a folder")
+    with pytest.raises(BundleLocationError) as error:
+        check_destination(str(tmp_path / "takes" / "sh010" / "bundle"))
+    assert "takes" in str(error.value) and "\n" not in str(error.value)
