@@ -20,6 +20,11 @@ from ..generation.snapping import FrameRule
 from .base import Backend
 
 
+#: AnimateDiff's default motion adapter and depth ControlNet (``BackendSpec.extra_components``).
+ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
+ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
@@ -48,6 +53,10 @@ class BackendSpec:
     unused_components: tuple[str, ...] = ()
     """Components ``model_index.json`` may name that this backend never loads, so a download skips them
     (Stable Diffusion 1.5's ``safety_checker``: 1.2 GB the AnimateDiff pipeline has no slot for)."""
+    extra_components: tuple[tuple[str, str], ...] = ()
+    """Further models this backend combines with the pipeline folder, as ``(component, default repo)``:
+    each is resolved like a model (``ResolvedModel.components``) and may be replaced per take by the
+    parameter of the same name (AnimateDiff's ``motion_adapter`` and ``controlnet``)."""
     weights_builder: str | None = None
     """Module (relative to this package) that builds this backend's weights locally instead of
     downloading them: it provides ``ensure_built(cache_root) -> Path`` and ``built_folder(cache_root)
@@ -102,6 +111,7 @@ BACKENDS: dict[str, BackendSpec] = {
             default_guidance=7.5,
             pipeline_classes=("StableDiffusionPipeline",),
             unused_components=("safety_checker",),
+            extra_components=(("motion_adapter", ANIMATEDIFF_MOTION_ADAPTER), ("controlnet", ANIMATEDIFF_DEPTH_CONTROLNET)),
         ),
         BackendSpec(
             name="tiny-random",

@@ -25,8 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-ANIMATEDIFF_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-3"
-ANIMATEDIFF_DEPTH_CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
+from ..backends import ANIMATEDIFF_DEPTH_CONTROLNET, ANIMATEDIFF_MOTION_ADAPTER
 
 #: GPU sizes people buy, in GB: ``card_gb`` rounds up to one of them.
 CARD_SIZES_GB = (8, 12, 16, 24, 32, 48, 80, 96, 141)

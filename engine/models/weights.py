@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..backends import BACKENDS, get_spec, weights_builder
 from ..errors import ModelError
-from .catalog import ANIMATEDIFF_DEPTH_CONTROLNET, ANIMATEDIFF_MOTION_ADAPTER, KNOWN_MODELS
+from .catalog import KNOWN_MODELS
 from .installed import is_repo_id, models_on_disk, repo_state
 from .locations import engine_cache_dir, hub_cache_dir, models_home
 
@@ -78,6 +78,8 @@ def known_models() -> list[dict]:
 def resolve_model(model: str, download: bool = False, motion_adapter: str | None = None, controlnet: str | None = None) -> ResolvedModel:
     """Turn ``--model`` into a checked local folder (building tiny-random, or downloading if allowed)."""
     known = KNOWN_MODELS.get(model)
+    if known is not None:
+        _check_extra_components(known.backend, motion_adapter=motion_adapter, controlnet=controlnet)
     builder = weights_builder(get_spec(known.backend)) if known else None
     if builder is not None:
         path = builder.ensure_built(engine_cache_dir())
@@ -88,22 +90,33 @@ def resolve_model(model: str, download: bool = False, motion_adapter: str | None
     path, repo_id, revision = _locate(model_source, model, download)
     backend = backend_hint or _backend_of(path, model)
     resolved = _checked(model, backend, path, repo_id=repo_id, revision=revision)
-    if backend == "animatediff-controlnet":
-        extras = {}
-        for key, source in (
-            ("motion_adapter", motion_adapter or ANIMATEDIFF_MOTION_ADAPTER),
-            ("controlnet", controlnet or ANIMATEDIFF_DEPTH_CONTROLNET),
-        ):
-            extra_path, extra_repo, extra_revision = _locate(source, model, download)
-            _check_safe_weights(extra_path, source)
-            extras[key] = ResolvedModel(
-                name=source, backend=backend, path=extra_path, repo_id=extra_repo, revision=extra_revision,
-                fingerprint=fingerprint(extra_path),
-            )
+    # Further models the backend combines (AnimateDiff: a motion adapter and a ControlNet), each
+    # replaceable by the parameter of its name.
+    spec = get_spec(backend)
+    requested = _check_extra_components(backend, motion_adapter=motion_adapter, controlnet=controlnet)
+    extras = {}
+    for key, default in spec.extra_components:
+        source = requested.get(key) or default
+        extra_path, extra_repo, extra_revision = _locate(source, model, download)
+        _check_safe_weights(extra_path, source)
+        extras[key] = ResolvedModel(
+            name=source, backend=backend, path=extra_path, repo_id=extra_repo, revision=extra_revision,
+            fingerprint=fingerprint(extra_path),
+        )
+    if extras:
         resolved = dataclasses.replace(resolved, components=extras)
-    elif motion_adapter or controlnet:
-        raise ModelError("motion_adapter and controlnet only apply to the animatediff-controlnet backend")
     return resolved
+
+
+def _check_extra_components(backend: str, **requested) -> dict:
+    """The extra models asked for by name; one line when the backend combines no model of that name."""
+    defaults = dict(get_spec(backend).extra_components)
+    stray = [name for name, source in requested.items() if source and name not in defaults]
+    if stray:
+        takers = [s.name for s in BACKENDS.values() if any(name in dict(s.extra_components) for name in stray)]
+        verb = "apply" if len(stray) > 1 else "applies"
+        raise ModelError(f"{' and '.join(stray)} only {verb} to the {', '.join(takers)} backend, not {backend}")
+    return requested
 
 
 def _locate(source: str, shown: str, download: bool) -> tuple[Path, str | None, str | None]:

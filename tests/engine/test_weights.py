@@ -185,3 +185,9 @@ def _cpu_runtime():
     from engine.generation.runtime import resolve_runtime
 
     return resolve_runtime(GenerateParams(prompt="x", model="tiny-random"))
+
+
+def test_an_extra_component_for_a_backend_that_combines_none_is_one_line(engine_cache):
+    with pytest.raises(ModelError) as error:
+        resolve_model("tiny-random", motion_adapter="guoyww/animatediff-motion-adapter-v1-5-3")
+    assert str(error.value) == "motion_adapter only applies to the animatediff-controlnet backend, not tiny-random"
