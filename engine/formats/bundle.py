@@ -108,6 +108,8 @@ class Bundle:
     frames: tuple[BundleFrame, ...]
     motion: ObjectMotion | None = None
     """How the objects move (schema 1.1, see ``motion``); None for bundles written before 1.1."""
+    schema: str = SCHEMA
+    """The schema step the bundle was written with (``neural_previs.bundle/1``, ``/1.1``, ...)."""
 
     @property
     def frame_numbers(self) -> list[int]:
@@ -179,7 +181,7 @@ def read_bundle(path: str | Path) -> Bundle:
     schema = shot.get("schema")
     if not is_readable_schema(schema):
         raise BundleError(
-            f"{shot_path} has schema {schema!r}; this engine reads {SCHEMA!r} (update the engine or re-render the bundle)"
+            f"{shot_path} has schema {schema!r}; this engine reads {SCHEMA_FAMILY!r} and its minor steps (update the engine or re-render the bundle)"
         )
 
     width = _integer(shot, "width", minimum=1)
@@ -196,7 +198,8 @@ def read_bundle(path: str | Path) -> Bundle:
     frames = _frames(shot.get("frames"), root)
     _check_skeletons(frames, width, height, {o.id for o in objects})
     motion = read_motion(shot, [o.id for o in objects], len(frames))
-    return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames, motion=motion)
+    return Bundle(root=root, width=width, height=height, fps=fps, near=near, far=far, objects=objects, frames=frames, motion=motion,
+                  schema=schema)
 
 
 def validate_pixels(bundle: Bundle) -> None:

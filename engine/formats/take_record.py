@@ -6,7 +6,7 @@ import datetime
 import platform
 
 from .. import __version__
-from .bundle import SCHEMA, bundle_hash
+from .bundle import bundle_hash
 from .take import TAKE_SCHEMA
 
 
@@ -24,7 +24,7 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
         "bundle": {
             "path": str(bundle.root),
             "hash": bundle_hash(bundle),
-            "schema": SCHEMA,
+            "schema": bundle.schema,
             "width": bundle.width,
             "height": bundle.height,
             "fps": bundle.fps,

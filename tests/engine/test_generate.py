@@ -45,6 +45,7 @@ def test_end_to_end_take(session, bundle, tmp_path):
     assert record["model"]["name"] == "tiny-random" and record["model"]["revision"].startswith("tiny-random/")
     assert record["model"]["fingerprint"].startswith("sha256-fp:") and "noise" in record["model"]["note"]
     assert record["bundle"]["hash"].startswith("sha256:") and record["bundle"]["frame_count"] == 9
+    assert record["bundle"]["schema"] == "neural_previs.bundle/1"  # the bundle's own step (this test writes a 1.0 bundle)
     assert set(record["timings_seconds"]) == {"loading", "encoding", "denoising", "decoding", "writing", "total"}
     assert record["peak_memory"]["host_process_peak_bytes"] > 0
     assert record["engine_version"] and "noise" in record["note"]
