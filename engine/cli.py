@@ -20,6 +20,8 @@ import traceback
 
 from . import __version__
 from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
+from .generation.controls import parse_control_argument
+from .generation.keyframes import parse_keyframe_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
@@ -54,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--download", action="store_true", help="download missing weights first, as `download` does (offline otherwise)")
     generate.add_argument("--motion-adapter", metavar="ID", help="animatediff-controlnet: motion adapter folder or repo id")
     generate.add_argument("--controlnet", metavar="ID", help="animatediff-controlnet: depth ControlNet folder or repo id")
+    # Storyboard control (issue 15)
+    generate.add_argument("--keyframe", action="append", default=[], metavar="FRAME=IMAGE",
+                          help="pin an image at a scene frame (repeatable); FRAME=IMAGE:guide conditions on it but keeps the model's frame")
+    generate.add_argument("--control", action="append", default=[], metavar="NAME=CONTROL",
+                          help="what an object's region shows the model: depth (default), pose (its skeleton) or keep (the plate's pixels); repeatable")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
     commands.add_parser("check", help="import torch and diffusers and report the device, as one JSON line (exit 0 when usable)")
@@ -93,6 +100,8 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         download=args.download,
         motion_adapter=args.motion_adapter,
         controlnet=args.controlnet,
+        keyframes=[parse_keyframe_argument(text) for text in args.keyframe],
+        controls=dict(parse_control_argument(text) for text in args.control),
     )
 
 
@@ -158,7 +167,8 @@ def _generate(args: argparse.Namespace, out) -> int:
         from .generation.generate import generate_take
         from .generation.session import Session
 
-        summary = generate_take(Session(), args.bundle, args.out, params_from_args(args), report)
+        params = params_from_args(args)
+        summary = generate_take(Session(), args.bundle, args.out, params, report)
     except EngineError as error:
         return fail(error.message, error.kind)
     except (KeyboardInterrupt, GenerationCancelled):

@@ -101,6 +101,16 @@ class GenerateParams:
     controlnet: str | None = None
     """``animatediff-controlnet`` only: depth ControlNet folder or repo id (default: the backend's)."""
 
+    # Storyboard control (issue 15): keyframes pinned at frames, a control per object.
+    keyframes: list[dict] = field(default_factory=list)
+    """Images pinned at scene frames of the shot: ``[{"frame": 1024, "image": "/path/concept.png",
+    "mode": "exact"}]``. ``exact`` (default): the take's frame there is the image, to the byte;
+    ``guide``: the model is conditioned on it, the frame is the model's (``engine.generation.keyframes``)."""
+
+    controls: dict[str, str] = field(default_factory=dict)
+    """What each object's region is conditioned on, by object name: ``depth`` (default), ``pose``
+    (its skeleton) or ``keep`` (the plate's pixels), e.g. ``{"Hero": "pose"}`` (``engine.generation.controls``)."""
+
     def check(self) -> None:
         """Raise ``ParamsError`` with a precise message for the first invalid field.
 
@@ -131,8 +141,8 @@ class GenerateParams:
             raise ParamsError("objects only apply to selective mode: add --mode selective or drop --objects")
         if self.mode == "selective" and not self.plate:
             raise ParamsError("selective mode keeps the rest of each frame from a plate: pass --plate FRAMES_DIR (e.g. an earlier take)")
-        if self.plate and self.mode != "selective":
-            raise ParamsError("plate only applies to selective mode: add --mode selective or drop --plate")
+        if self.plate and self.mode != "selective" and "keep" not in (self.controls or {}).values():
+            raise ParamsError("plate only applies to selective mode or objects kept with --control NAME=keep: add --mode selective or drop --plate")
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 10:
             raise ParamsError(f"conditioning_scale must be a number from 0 to 10, got {self.conditioning_scale!r}")
         if self.quality not in QUALITIES:
@@ -151,6 +161,11 @@ class GenerateParams:
                 raise ParamsError(f"{name} must be a path (a non-empty string), got {value!r}")
         if not isinstance(self.download, bool):
             raise ParamsError("download must be true or false")
+        from ..generation.controls import check_controls
+        from ..generation.keyframes import check_keyframes
+
+        check_keyframes(self.keyframes)
+        check_controls(self.controls, self.plate)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

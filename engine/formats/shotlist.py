@@ -138,7 +138,7 @@ def load_shot_list(path: str | Path) -> ShotList:
         scene = merged.get("scene")
         if scene is not None and not isinstance(scene, str):
             problems.append(f"{where}: 'scene' must be a string")
-        params = _params(merged, where, problems)
+        params = _params(merged, where, problems, root)
         out = (root / str(merged.get("out", defaults.get("out", "takes")))).resolve() / name
         if blend is not None and params is not None:
             shot_list.shots.append(Shot(name, blend, scene, frames, markers, params, out))
@@ -148,8 +148,14 @@ def load_shot_list(path: str | Path) -> ShotList:
     return shot_list
 
 
-def _params(merged: dict, where: str, problems: list[str]) -> GenerateParams | None:
+def _params(merged: dict, where: str, problems: list[str], root: Path | None = None) -> GenerateParams | None:
     values = {key: merged[key] for key in PARAM_KEYS if key in merged}
+    if root is not None and isinstance(values.get("keyframes"), list):  # keyframe images resolve like the list's other paths
+        values["keyframes"] = [
+            {**entry, "image": str((root / Path(entry["image"]).expanduser()).resolve())}
+            if isinstance(entry, dict) and isinstance(entry.get("image"), str) and entry["image"] else entry
+            for entry in values["keyframes"]
+        ]
     if isinstance(values.get("objects"), str):
         values["objects"] = [name.strip() for name in values["objects"].split(",") if name.strip()]
     if not values.get("prompt"):

@@ -71,3 +71,14 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
     if spec.synthetic:
         record["note"] = "tiny-random has random weights: these frames are noise, useful only to test the pipeline"
     return record
+
+
+def storyboard_record(params, shot) -> dict:
+    """Issue 15: the keyframes (frame, image path, the image's sha256, mode) and the per-object controls,
+    so the take can be made again with the same images; absent keys mean no keyframes / all depth."""
+    from ..generation import controls, keyframes
+
+    return {
+        "keyframes": keyframes.describe(params.keyframes),
+        "controls": controls.describe(params.controls, shot.controls or controls.ObjectControls()),
+    }

@@ -30,13 +30,14 @@ from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
 from .snapping import plan_size, plan_windows
 from ..formats.take import TakeWriter
-from ..formats.take_record import take_record
+from ..formats.take_record import storyboard_record, take_record
 from ..models.weights import ResolvedModel, resolve_model
 from ..qc.report import write_report
 from ..qc.score import score_take
 from ..speed import quality
 from .windows import blend_window
 from .composite import keep_plate
+from .keyframes import paste_exact
 
 
 @dataclass
@@ -85,7 +86,9 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
         raise ParamsError(f"backend {spec.name} supports mode(s) {', '.join(spec.modes)}, not {params.mode}")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
-    shot = build_shot_conditioning(bundle, params)
+    if (params.keyframes or set(params.controls.values()) - {"depth"}) and "mask" not in spec.conditioning:
+        raise ParamsError(f"backend {spec.name} cannot keep pixels, so it takes no keyframes and no pose or keep controls; use a Wan VACE model")
+    shot = build_shot_conditioning(bundle, params, temporal=spec.frame_rule.modulus)
     return CheckedInputs(bundle=bundle, writer=writer, model=model, spec=spec, shot=shot)
 
 
@@ -119,7 +122,8 @@ def generate_take(
     )
     # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
     size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
-    windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule)
+    windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule,
+                           prefer_inside=[k.index for k in inputs.shot.keyframes])
     progress = ProgressTracker(report, request.steps * len(windows), len(windows))
     runtime.reset_peak_memory()
     # Every place that uses tiny-random says its output is noise: the first event does too.
@@ -171,6 +175,7 @@ def generate_take(
             if inputs.shot.keep is not None:  # selective: the plate's own pixels outside the selection
                 for index in range(window.start, window.stop):
                     output[index] = keep_plate(output[index], inputs.shot.keep[index], inputs.shot.generate[index])
+            paste_exact(output, inputs.shot.keyframes, window.start, window.stop)  # exact keyframes: the image itself
 
         # 5. Write the take, all or nothing.
         _check(cancel)
@@ -189,6 +194,7 @@ def generate_take(
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
         record["speed"] = {**backend.applied, "prompt_embeddings_cached": cached}
         record["qc"] = qc
+        record.update(storyboard_record(params, inputs.shot))
         writer.write_json(record)
         path = writer.commit()
     except BaseException as error:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..formats.bundle import Bundle
+from . import controls as object_controls
+from . import keyframes as pinned
 from .conditioning import depth_control_image, load_rgb, selection_mask, to_work_size
 from ..errors import ParamsError
 from ..formats.params import GenerateParams
@@ -33,12 +35,28 @@ class ShotConditioning:
     pixels outside the selection, and the take gets them back exactly after decoding."""
     reference: np.ndarray | None
     """uint8 RGB style reference at the bundle's size, or None."""
+    # Storyboard control (issue 15): the per-object control layer and the keyframes above everything.
+    control: list[np.ndarray] | None = None
+    """uint8 RGB per bundle frame, what the model sees where it generates: ``depth``, with the posed
+    characters' skeletons over their regions (``controls``); None = ``depth``."""
+    keyframes: list | None = None
+    """``keyframes.ShotKeyframe`` per pinned frame (empty: none)."""
+    temporal: int = 4
+    """The backend's temporal compression (frame rule modulus): how keyframes reach the latent mask."""
+    controls: object_controls.ObjectControls | None = None
 
 
-def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotConditioning:
+def build_shot_conditioning(bundle: Bundle, params: GenerateParams, temporal: int = 4) -> ShotConditioning:
+    resolved = object_controls.resolve_controls(bundle, params.controls, params.objects)
+    keyframes = pinned.load_keyframes(params.keyframes, bundle.frame_numbers, bundle.width, bundle.height)
+
+    def control_image(i: int) -> np.ndarray:  # the per-object control layer: pose images over posed characters
+        return object_controls.compose_control(depth[i], bundle.read_mask(i), bundle.read_pose(i), bundle.frames[i].skeletons, resolved)
+
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
         depth = list(pool.map(lambda i: depth_control_image(bundle.read_depth(i), bundle.near, bundle.far),
                               range(len(bundle.frames))))
+        control = list(pool.map(control_image, range(len(bundle.frames)))) if resolved.pose else depth
     reference = None
     if params.reference:
         reference = _read_image(params.reference, bundle.width, bundle.height, "reference image")
@@ -47,7 +65,12 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotCondi
         ids = bundle.object_ids(params.objects)
         generate = [selection_mask(bundle.read_mask(i), ids) for i in range(len(bundle.frames))]
         keep = _plate_frames(params.plate, bundle)
-    return ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference)
+    if resolved.keep_ids:  # objects kept from the plate: cut out of what the model generates
+        keep = keep or _plate_frames(params.plate, bundle)
+        generate = [(generate[i] if generate else True) & ~object_controls.kept_region(bundle.read_mask(i), resolved)
+                    for i in range(len(bundle.frames))]
+    return ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference,
+                            control=control, keyframes=keyframes, temporal=temporal, controls=resolved)
 
 
 def window_inputs(
@@ -60,17 +83,21 @@ def window_inputs(
     continues the picture instead of starting over. Frames added to reach the backend's frame rule
     repeat the window's last frame and are dropped after decoding."""
     control, generate = [], []
+    held = pinned.window_keyframes(shot.keyframes or [], window.start, window.length, window.generated, shot.temporal)
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
-        if carry_pixels and offset < window.carried:
+        if offset in held:  # keyframe pixels: the highest layer
+            frame_control = held[offset].image
+            frame_generate = np.zeros(output.shape[1:3], dtype=bool)
+        elif carry_pixels and offset < window.carried:
             frame_control = output[index]
             frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         elif shot.generate is None:
-            frame_control = shot.depth[index]
+            frame_control = (shot.control or shot.depth)[index]
             frame_generate = np.ones(output.shape[1:3], dtype=bool)
         else:
             frame_generate = shot.generate[index]
-            frame_control = np.where(frame_generate[:, :, None], shot.depth[index], shot.keep[index])
+            frame_control = np.where(frame_generate[:, :, None], (shot.control or shot.depth)[index], shot.keep[index])
         control.append(to_work_size(frame_control, plan))
         generate.append(to_work_size(frame_generate, plan, nearest=True))
     reference = to_work_size(shot.reference, plan) if shot.reference is not None else None

@@ -107,7 +107,7 @@ class Window:
         return self.stop - self.start
 
 
-def plan_windows(frame_count: int, window: int, overlap: int, rule: FrameRule) -> list[Window]:
+def plan_windows(frame_count: int, window: int, overlap: int, rule: FrameRule, prefer_inside=()) -> list[Window]:
     """Cover ``frame_count`` frames with windows of at most ``window`` frames overlapping by at least
     ``overlap``. Every frame is in at least one window; the take keeps exactly ``frame_count`` frames.
 
@@ -126,11 +126,35 @@ def plan_windows(frame_count: int, window: int, overlap: int, rule: FrameRule) -
     count = 1 + math.ceil((frame_count - window) / stride)
     last_start = frame_count - window
     starts = [round(i * last_start / (count - 1)) for i in range(count)]
+    starts = _keep_inside(starts, window, overlap, frame_count, set(prefer_inside))
     windows = []
     for index, start in enumerate(starts):
         carried = 0 if index == 0 else starts[index - 1] + window - start
         windows.append(Window(index, start, start + window, carried, window))
     return windows
+
+
+def _keep_inside(starts: list[int], window: int, overlap: int, frame_count: int, preferred: set[int]) -> list[int]:
+    """Move inner window starts by a few frames so no ``preferred`` frame (a keyframe) sits on a
+    window's first or last frame, where a shot edge does not force it; overlaps stay >= ``overlap``.
+    (A placeholder kept simple: the window planner's owner replaces it.)"""
+    starts = list(starts)
+
+    def at_edge(start: int, index: int) -> bool:
+        first = start if index > 0 else None
+        last = start + window - 1 if start + window < frame_count else None
+        return bool(preferred & {first, last})
+
+    for index in range(1, len(starts) - 1):
+        if not at_edge(starts[index], index):
+            continue
+        for shift in sorted(range(-window // 2, window // 2 + 1), key=abs):
+            start = starts[index] + shift
+            fits = starts[index - 1] < start <= starts[index - 1] + window - overlap and starts[index + 1] <= start + window - overlap
+            if fits and not at_edge(start, index):
+                starts[index] = start
+                break
+    return starts
 
 
 def blend_weights(carried: int) -> list[float]:

@@ -17,6 +17,14 @@ on the same inputs.
   the nearest selected pixel centre, the plate exactly where the weight is 0), computed here by brute force; ``call`` adds or overrides arguments (a later backend's own, e.g.
   a schedule or ``guidance_scale_2``), and ``pipeline`` is any ``WanVACEPipeline`` (one expert or
   two, LoRAs loaded into it or not).
+- Keyframes (docs/engine.md, "Keyframes"): a keyframe at pixel frame ``k`` of the window (its image is
+  of the shot's size here, so no scaling) puts its image in ``video`` and black in ``mask`` on every
+  frame from ``k`` to the nearest frame ``floor((j + 0.5) * F / F_lat)`` the mask sampling reads
+  (``F_lat = ceil(F / 4)``, the earlier one on a tie); after decoding, ``exact`` keyframes' frames
+  are the image.
+- Controls ``pose`` (docs/engine.md, "A control per object"): where a pixel is within 6 pixels
+  (Chebyshev) of the character's own ids or one of its visible keypoints, ``video`` shows the
+  bundle's pose image instead of depth.
 - ``engine_output(session, shot, out)``: the take ``generate_take`` writes, as uint8 frames and its
   ``take.json``.
 - ``levels(a, b)``: the largest difference, in levels of 255.
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +100,12 @@ def stock_arguments(shot: Shot) -> dict:
     width, height, frames = info["width"], info["height"], info["frames"]
     assert width % 16 == 0 and height % 16 == 0 and len(frames) % 4 == 1, "the harness takes shots of one exact window"
     selected = {o["id"] for o in info["objects"] if o["name"] in params.objects}
+    posed = {name for name, control in params.controls.items() if control == "pose"}
     video, mask = [], []
     for entry in frames:
         control = depth_image(read_depth(shot.bundle / entry["depth"]), info["near"], info["far"])
+        if posed:
+            control = posed_control(shot.bundle, entry, control, posed)
         if params.mode == "selective":
             with Image.open(shot.bundle / entry["mask"]) as ids:
                 generate = np.isin(np.asarray(ids), list(selected))
@@ -103,6 +115,9 @@ def stock_arguments(shot: Shot) -> dict:
             generate = np.ones((height, width), bool)
         video.append(Image.fromarray(control))
         mask.append(Image.fromarray(np.where(generate, 255, 0).astype(np.uint8)))
+    for offset, image in keyframe_holds(shot, [entry["frame"] for entry in frames]).items():
+        video[offset] = Image.fromarray(image)
+        mask[offset] = Image.fromarray(np.zeros((height, width), np.uint8))
     return dict(
         video=video, mask=mask,
         reference_images=Image.fromarray(rgb(params.reference)) if params.reference else None,
@@ -112,6 +127,46 @@ def stock_arguments(shot: Shot) -> dict:
         conditioning_scale=params.conditioning_scale,
         generator=torch.Generator("cpu").manual_seed(params.seed),
     )
+
+
+def keyframe_holds(shot: Shot, numbers: list[int]) -> dict[int, np.ndarray]:
+    """Frame offset -> the keyframe image held there (module docstring), for a one-window shot."""
+    count = len(numbers)
+    latent_frames = -(-count // 4)
+    sampled = [int(math.floor((j + 0.5) * count / latent_frames)) for j in range(latent_frames)]
+    holds: dict[int, tuple[int, np.ndarray]] = {}
+    for keyframe in shot.params.keyframes:
+        k = numbers.index(keyframe["frame"])
+        nearest = min(sampled, key=lambda s: (abs(s - k), s))
+        for offset in range(min(k, nearest), max(k, nearest) + 1):
+            if offset not in holds or abs(offset - k) < holds[offset][0]:
+                holds[offset] = (abs(offset - k), rgb(keyframe["image"]))
+    return {offset: image for offset, (_, image) in holds.items()}
+
+
+def posed_control(bundle: Path, entry: dict, depth: np.ndarray, posed: set[str]) -> np.ndarray:
+    """The pose image over the posed characters' regions (module docstring), by brute force."""
+    from PIL import Image
+
+    with Image.open(bundle / entry["mask"]) as image:
+        ids = np.asarray(image)
+    seeds = []
+    for skeleton in entry["skeletons"]:
+        # the armature named: all the geometry it drives; a mesh named: that mesh's region only
+        region = set(skeleton["ids"]) if skeleton["object"] in posed else set(skeleton["ids"]) & _ids_named(bundle, posed)
+        if region:
+            seeds += [tuple(p) for p in np.argwhere(np.isin(ids, list(region)))]
+            seeds += [(int(v), int(u)) for u, v, visible in skeleton["keypoints"] if visible]
+    if not seeds:
+        return depth
+    seeds = np.array(seeds)
+    ys, xs = np.mgrid[0:ids.shape[0], 0:ids.shape[1]]
+    chebyshev = np.maximum(np.abs(ys[:, :, None] - seeds[:, 0]), np.abs(xs[:, :, None] - seeds[:, 1])).min(axis=2)
+    return np.where((chebyshev <= 6)[:, :, None], rgb(bundle / entry["pose"]), depth)
+
+
+def _ids_named(bundle: Path, names: set[str]) -> set[int]:
+    return {o["id"] for o in read_shot(bundle)["objects"] if o["name"] in names}
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -125,6 +180,10 @@ def stock_output(pipeline, shot: Shot, **call) -> np.ndarray:
     if shot.params.mode == "selective":
         frames = np.stack([keep_plate_documented(frame, np.asarray(video), np.asarray(mask) > 0)
                            for frame, video, mask in zip(frames, arguments["video"], arguments["mask"])])
+    numbers = [entry["frame"] for entry in read_shot(shot.bundle)["frames"]]
+    for keyframe in shot.params.keyframes:
+        if keyframe.get("mode", "exact") == "exact":
+            frames[numbers.index(keyframe["frame"])] = rgb(keyframe["image"])
     return frames
 
 
