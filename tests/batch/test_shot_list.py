@@ -88,3 +88,23 @@ prompt = "x"
     assert "no scene 'NoSuchScene'" in done.stderr
     assert "no marker 'nope'" in done.stderr
     assert not (tmp_path / "takes").exists()
+
+
+def test_keyframes_and_controls_in_a_shot_list(tmp_path, blends):
+    path = write(tmp_path, f'''
+[[shots]]
+name = "sh010"
+blend = "{blends['seq01']}"
+prompt = "a"
+keyframes = [{{frame = 1001, image = "boards/sh010_a.png"}}, {{frame = 1010, image = "/abs/b.png", mode = "guide"}}]
+controls = {{Hero = "pose"}}
+''')
+    (shot,) = load_shot_list(path).shots
+    assert shot.params.keyframes == [
+        {"frame": 1001, "image": str((tmp_path / "boards" / "sh010_a.png").resolve())},  # like the list's other paths
+        {"frame": 1010, "image": str(__import__("pathlib").Path("/abs/b.png").resolve()), "mode": "guide"},
+    ]
+    assert shot.params.controls == {"Hero": "pose"}
+    write(tmp_path, path.read_text().replace('"pose"', '"glow"'))
+    with pytest.raises(ShotListError, match="control of Hero must be depth, pose or keep"):
+        load_shot_list(path)

@@ -39,6 +39,8 @@ def test_generate_end_to_end(engine_cache, tmp_path):
         ("ok", ["--model", "wan-vace-1.3b"], "--download"),
         ("ok", ["--mode", "selective", "--objects", "Teapot", "--plate", "REF"], "Teapot"),
         ("ok", ["--mode", "selective", "--objects", "Cube", "--reference", "REF"], "--plate"),
+        ("ok", ["--keyframe", "9=REF"], "keyframe at frame 9 is outside the shot (frames 1-2)"),
+        ("ok", ["--control", "Cube=pose"], "Cube has no skeleton to pose"),
         ("escape", [], "outside the bundle"),
         ("exists", [], "already exists"),
     ],
@@ -93,3 +95,13 @@ def test_sigterm_mid_run_exits_130_and_leaves_nothing(engine_cache, tmp_path):
 def test_usage_error_exits_2(tmp_path):
     done = run_cli(["generate", str(tmp_path)], env=None)
     assert done.returncode == 2 and "--out" in done.stderr
+
+
+def test_keyframe_and_control_flags_are_repeatable():
+    from engine.cli import build_parser, params_from_args
+
+    args = build_parser().parse_args(["generate", "b", "--out", "t", "--prompt", "x", "--keyframe", "1001=a b.png",
+                                      "--keyframe", "1024=c.png:guide", "--control", "Hero=pose", "--control", "Set=keep"])
+    params = params_from_args(args)
+    assert params.keyframes == [{"frame": 1001, "image": "a b.png", "mode": "exact"}, {"frame": 1024, "image": "c.png", "mode": "guide"}]
+    assert params.controls == {"Hero": "pose", "Set": "keep"}
