@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import bpy
 
+from ..engine.errors import EngineError
 from ..engine.formats.params import QUALITIES
-from .generation import NO_PLATE, Generation, GenerationError, GenerationRequest
+from ..engine.generation.controls import parse_control_argument
+from ..engine.generation.keyframes import parse_keyframe_argument
+from .generation import NO_PLATE, NO_PLATE_TO_KEEP, Generation, GenerationError, GenerationRequest
 from .properties import SCENE_OFFLOAD_ITEMS
 
 COMMAND = "neural_previs"
 
-NO_PLATE_HERE = "selective mode keeps the rest of each frame from a plate: pass --plate-take STRIP, --plate FOLDER or --render-plate"
+NO_PLATE_HERE = "selective mode and objects with the keep control keep pixels from a plate: pass --plate-take STRIP, --plate FOLDER or --render-plate"
 
 _handle = None  # what register_cli_command returned; needed to unregister
 
@@ -42,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     plate.add_argument("--plate-take", metavar="STRIP", help="selective mode: keep the pixels of this take strip outside the objects")
     plate.add_argument("--plate", metavar="FOLDER", help="selective mode: keep the pixels of this folder of frames outside the objects")
     plate.add_argument("--render-plate", action="store_true", help="selective mode: render the scene's own frames as the plate")
+    # Storyboard control (issue 15): these replace the scene's Keyframes list / the objects' controls when given
+    generate.add_argument("--keyframe", action="append", metavar="FRAME=IMAGE",
+                          help="pin an image at a scene frame (repeatable; FRAME=IMAGE:guide keeps the model's frame); default: the scene's Keyframes list")
+    generate.add_argument("--control", action="append", metavar="NAME=CONTROL",
+                          help="an object's control: depth, pose or keep (repeatable); default: each object's own")
     generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
     generate.add_argument("--scene", help="scene name (default: the file's active scene)")
     generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
@@ -67,8 +76,26 @@ def run(argv: list[str]) -> int:
     return _generate(bpy.context, args)
 
 
+def _storyboard(args) -> tuple[list[dict] | None, dict | None]:
+    """--keyframe and --control as the request's keyframes and controls (None: the scene's own)."""
+    keyframes = None
+    if args.keyframe:
+        keyframes = [parse_keyframe_argument(text) for text in args.keyframe]
+        for entry in keyframes:  # relative to where the command runs, or to the .blend with //
+            entry["image"] = str(Path(bpy.path.abspath(entry["image"])).absolute())
+    controls = dict(parse_control_argument(text) for text in args.control) if args.control else None
+    return keyframes, controls
+
+
 def _generate(context, args) -> int:
+    try:
+        keyframes, controls = _storyboard(args)
+    except EngineError as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        return 2
     request = GenerationRequest(
+        keyframes=keyframes,
+        controls=controls,
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
         model=args.model,
@@ -95,7 +122,7 @@ def _generate(context, args) -> int:
         generation.run_blocking(on_progress=lambda progress: print(f"Neural Previs: {progress.text}", flush=True))
     except GenerationError as error:
         generation.abort()
-        message = NO_PLATE_HERE if str(error) == NO_PLATE else str(error)
+        message = NO_PLATE_HERE if str(error) in (NO_PLATE, NO_PLATE_TO_KEEP) else str(error)
         print(f"Error: {message}", file=sys.stderr, flush=True)
         return 1
     if generation.cancelled:

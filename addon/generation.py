@@ -27,7 +27,7 @@ from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
 from ..engine.worker import protocol
 from ..engine.worker.client import WorkerError
-from . import engine_session, model_download, model_store
+from . import engine_session, model_download, model_store, storyboard
 from .artist_messages import for_artist
 from .compat import all_strips
 from .conditioning import ConditioningError, ConditioningRender
@@ -43,6 +43,10 @@ CANCEL_GRACE_S = 3.0  # how long a cancelled engine may take to stop, beyond two
 
 NO_PLATE = (
     "Selective mode keeps the rest of each frame from a plate: pick a take under Plate, choose a folder of frames, "
+    "or choose Render Plate"
+)
+NO_PLATE_TO_KEEP = (
+    "Objects whose control is Keep take their pixels from a plate: pick a take under Plate, choose a folder of frames, "
     "or choose Render Plate"
 )
 
@@ -85,6 +89,11 @@ class GenerationRequest:
     output_directory: str | None = None
     allow_cpu: bool = False
     """Run a real model even when the engine turns out to be on the CPU (the artist confirmed)."""
+    # Storyboard control (issue 15)
+    keyframes: list[dict] | None = None
+    """`[{"frame", "image", "mode"}]`; None: the scene's Keyframes list."""
+    controls: dict[str, str] | None = None
+    """Object name -> depth/pose/keep; None: each object's own Neural Previs Control (those in the shot)."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -223,6 +232,13 @@ class Generation:
         self.take_name = f"{self.scene.name}_take_{number:03d}"
         self.take_folder = shot_folder / f"take_{number:03d}"
         self.bundle_folder = shot_folder / f"take_{number:03d}_bundle"
+        # Keyframes and controls are checked before anything renders (issue 15).
+        self._keyframes = self.request.keyframes if self.request.keyframes is not None else storyboard.keyframe_requests(settings)
+        self._controls = self.request.controls if self.request.controls is not None else storyboard.scene_controls(self.scene)
+        try:
+            storyboard.check_keyframes(self._keyframes, storyboard.shot_frames(self.scene))
+        except storyboard.StoryboardError as error:
+            raise GenerationError(str(error)) from None
         plate = self._plate()
         self._conditioning = ConditioningRender(self.context, str(self.bundle_folder))
         try:
@@ -241,14 +257,16 @@ class Generation:
 
     def _plate(self) -> str | None:
         """The plate folder for selective mode (checked now, so a wrong choice fails before any rendering)."""
-        if self._mode() != "selective":
+        keeps = "keep" in self._controls.values()
+        if self._mode() != "selective" and not keeps:
             return None
+        no_plate = NO_PLATE if self._mode() == "selective" else NO_PLATE_TO_KEEP
         settings = self.scene.neural_previs
         source = _pick(self.request.plate_source, settings.plate_source)
         if source == "TAKE":
             name = _pick(self.request.plate_take, settings.plate_take)
             if not name:
-                raise GenerationError(NO_PLATE)
+                raise GenerationError(no_plate)
             strip = next((s for s in all_strips(self.scene) if s.name == name), None)
             if strip is None or TAKE_PROPERTY not in strip:
                 raise GenerationError(f"The plate take '{name}' is not a take on this scene's timeline; pick another take under Plate")
@@ -259,7 +277,7 @@ class Generation:
         if source == "FOLDER":
             directory = _pick(self.request.plate_directory, settings.plate_directory)
             if not directory:
-                raise GenerationError(NO_PLATE)
+                raise GenerationError(no_plate)
             folder = Path(bpy.path.abspath(directory))
             if not folder.is_dir():
                 raise GenerationError(f"The plate folder {folder} does not exist; choose a folder of frames under Plate")
@@ -267,7 +285,7 @@ class Generation:
         if source == "RENDER":
             self.plate_folder = self.take_folder.with_name(f"{self.take_folder.name}_plate")
             return str(self.plate_folder)
-        raise GenerationError(NO_PLATE)
+        raise GenerationError(no_plate)
 
     def _build_params(self, bundle_objects: list[str], plate: str | None) -> GenerateParams:
         settings = self.scene.neural_previs
@@ -280,6 +298,14 @@ class Generation:
             objects = [name for name in wanted if name in bundle_objects]
             if not objects:
                 raise GenerationError("Selective mode needs objects that are in the shot; choose a Collection or Objects to Regenerate")
+        controls = self._controls if request.controls is not None else storyboard.controls_in_shot(
+            self._controls, bundle_objects, getattr(self._conditioning, "characters", ()))
+        try:
+            storyboard.check_poses(controls, getattr(self._conditioning, "characters", ()))
+        except storyboard.StoryboardError as error:
+            raise GenerationError(str(error)) from None
+        if mode != "selective" and "keep" not in controls.values():  # the kept objects are not in the shot
+            plate, self.plate_folder = None, None
         random_seed = _pick(request.random_seed, settings.random_seed)
         offload = _pick(request.offload, settings.offload)
         reference = _pick(request.reference, settings.reference_image) or None
@@ -298,6 +324,8 @@ class Generation:
             quality=_pick(request.quality, settings.quality),
             offload=preferences.offload if offload == "preferences" else offload,
             device=preferences.device,
+            keyframes=self._keyframes,
+            controls=controls,
         )
         try:
             params.check()
@@ -305,8 +333,8 @@ class Generation:
             raise GenerationError(for_artist(str(error), error.kind)) from None
         self.blender_settings = {
             "random_seed": bool(random_seed and request.seed is None),
-            "plate_source": _pick(request.plate_source, settings.plate_source) if mode == "selective" else "",
-            "plate_take": _pick(request.plate_take, settings.plate_take) if mode == "selective" else "",
+            "plate_source": _pick(request.plate_source, settings.plate_source) if plate else "",
+            "plate_take": _pick(request.plate_take, settings.plate_take) if plate else "",
             "offload": offload,
         }
         return params

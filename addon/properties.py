@@ -3,7 +3,7 @@
 import zlib
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..engine.formats.params import MAX_SEED, QUALITIES, QUALITY_DESCRIPTIONS
 from . import running_jobs
@@ -23,6 +23,27 @@ PLATE_ITEMS = (
     ("FOLDER", "Folder", "A folder of frames named by scene frame (0001.png, ...)"),
     ("RENDER", "Render Plate", "Render the scene's own frames with its render engine and settings, then keep them"),
 )
+
+# Storyboard control (issue 15): keyframes pinned at frames, and a control per object. Item numbers are
+# fixed so a saved choice keeps its meaning if items are added.
+KEYFRAME_MODE_ITEMS = (
+    ("exact", "Exact", "The take's frame is this image, pixel for pixel, and the frames around lead into and out of it", 0),
+    ("guide", "Guide", "The take is steered towards this image at this frame, but the frame is the model's", 1),
+)
+CONTROL_ITEMS = (
+    ("depth", "Depth", "The model follows this object's shape (depth), the default", 0),
+    ("pose", "Pose", "A rigged character: the model follows its skeleton's pose instead of its proxy's depth", 1),
+    ("keep", "Keep", "Keep this object's pixels from the plate, as Selective mode keeps what it does not regenerate", 2),
+)
+
+
+class NeuralPrevisKeyframe(bpy.types.PropertyGroup):
+    """One image pinned at a scene frame of the shot (the Keyframes list)."""
+
+    frame: IntProperty(name="Frame", description="The scene frame the image is pinned at")
+    image: StringProperty(name="Image", description="The keyframe image (any size: scaled to cover the frame and centre-cropped)",
+                          subtype="FILE_PATH", options=BLEND_RELATIVE_PATH_OPTIONS)
+    mode: EnumProperty(name="Mode", items=KEYFRAME_MODE_ITEMS, default="exact")
 
 
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
@@ -82,6 +103,9 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
         default="//neural_previs/",
         options=BLEND_RELATIVE_PATH_OPTIONS,
     )
+    # Storyboard control (issue 15)
+    keyframes: CollectionProperty(type=NeuralPrevisKeyframe, name="Keyframes")
+    keyframe_index: IntProperty(name="Active Keyframe", default=0, min=0)
 
 
 def _running(kind):
@@ -114,7 +138,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     engine_setup_status: StringProperty(default="")
 
 
-_CLASSES = (NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
+_CLASSES = (NeuralPrevisKeyframe, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
 
 
 def register():
@@ -122,9 +146,14 @@ def register():
         bpy.utils.register_class(cls)
     bpy.types.Scene.neural_previs = PointerProperty(type=NeuralPrevisSceneSettings)
     bpy.types.WindowManager.neural_previs = PointerProperty(type=NeuralPrevisRuntimeState)
+    bpy.types.Object.neural_previs_control = EnumProperty(
+        name="Neural Previs Control", items=CONTROL_ITEMS, default="depth",
+        description="What the model is shown of this object: its depth, its skeleton (rigged characters) or the plate's pixels",
+    )
 
 
 def unregister():
+    del bpy.types.Object.neural_previs_control
     del bpy.types.WindowManager.neural_previs
     del bpy.types.Scene.neural_previs
     for cls in reversed(_CLASSES):

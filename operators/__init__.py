@@ -1,9 +1,9 @@
 """Blender operators of Neural Previs (`NEURAL_PREVIS_OT_name` is `bpy.ops.neural_previs.name`)."""
 
 from ..addon import running_jobs
-from . import engine, generate, import_take, models, render_conditioning, settings, takes
+from . import engine, generate, import_take, keyframes, models, render_conditioning, settings, takes
 
-_MODULES = (render_conditioning, import_take, generate, engine, models, settings, takes)
+_MODULES = (render_conditioning, import_take, generate, engine, models, settings, takes, keyframes)
 
 
 def register():

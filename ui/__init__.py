@@ -1,8 +1,8 @@
 """Panels and preferences drawing of Neural Previs."""
 
-from . import panel, preferences, sequencer
+from . import panel, preferences, sequencer, storyboard
 
-_MODULES = (panel, sequencer, preferences)
+_MODULES = (panel, storyboard, sequencer, preferences)
 
 
 def register():

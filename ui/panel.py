@@ -90,6 +90,15 @@ def _draw_selective(layout, scene, settings) -> None:
     box = layout.box()
     box.prop(settings, "selective_collection")
     box.prop(settings, "selective_objects")
+    _draw_plate_fields(box, scene, settings)
+
+
+def _draw_plate(layout, scene, settings) -> None:
+    """The plate on its own: objects kept from it by their control outside Selective mode (ui/storyboard.py)."""
+    _draw_plate_fields(layout.box(), scene, settings)
+
+
+def _draw_plate_fields(box, scene, settings) -> None:
     box.prop(settings, "plate_source", expand=True)
     if settings.plate_source == "TAKE":
         if scene.sequence_editor is not None:

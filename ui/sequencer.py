@@ -63,7 +63,9 @@ class NEURAL_PREVIS_PT_takes(bpy.types.Panel):
         if not strips:
             layout.label(text="No takes yet: Generate one in the 3D View's sidebar", icon="INFO")
             return
-        layout.operator("neural_previs.take_show_all", icon="HIDE_OFF")
+        row = layout.row(align=True)
+        row.operator("neural_previs.take_show_all", icon="HIDE_OFF")
+        row.operator("neural_previs.keyframe_pin_frame", icon="PINNED")  # the take under the playhead, as a keyframe
         active = scene.sequence_editor.active_strip if scene.sequence_editor else None
         for strip in strips:
             _draw_take(layout, context, takes.take_row(strip), active is not None and strip.name == active.name)
