@@ -1,5 +1,6 @@
 """A contact sheet of a bundle: inverse depth (near = white, one range for the whole shot) beside the id masks
-and, when the shot has rigged characters, the pose images."""
+and, when the shot has rigged characters, the pose images; given a take, the control video the model received
+(its per-object controls and keyframes composed as the engine composes them) and the take's frame."""
 
 from __future__ import annotations
 
@@ -47,20 +48,34 @@ def bundle_frame_tiles(bundle: Path, shot: dict, record: dict) -> list[np.ndarra
     return tiles
 
 
+def control_video(bundle: Path, params: dict):
+    """frame index -> the control image the model received for it (the engine's own composition,
+    ``engine.generation.shot.model_view``), from a take's recorded parameters."""
+    from engine.formats.bundle import read_bundle
+    from engine.formats.params import GenerateParams
+    from engine.generation.shot import build_shot_conditioning, model_view
+
+    shot = build_shot_conditioning(read_bundle(bundle), GenerateParams.from_dict(params))
+    return lambda index: model_view(shot, index)[0]
+
+
 def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, take: Path | None = None) -> Path:
-    """A PNG of `rows` frames spread over the shot: depth | masks (| poses) (| the take's frame when given)."""
+    """A PNG of `rows` frames spread over the shot: depth | masks (| poses) (| the control video the model
+    received | the take's frame, when a take is given)."""
     bundle = Path(bundle)
     shot = json.loads((bundle / "shot.json").read_text())
-    take_files = {}
+    take_files, model_view = {}, None
     if take is not None:
         record = json.loads((Path(take) / "take.json").read_text())
         take_files = {entry["frame"]: Path(take) / entry["file"] for entry in record["frames"]}
+        model_view = control_video(bundle, record["params"])
     frames = shot["frames"]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(rows, len(frames))).round().astype(int)]
     tiles = []
     for record in picks:
         row = list(bundle_frame_tiles(bundle, shot, record))
         if take_files:
+            row.append(model_view(shot["frames"].index(record)))
             row.append(np.asarray(Image.open(take_files[record["frame"]]).convert("RGB")))
         tiles.append(np.concatenate(row, axis=1))
     sheet = Image.fromarray(np.concatenate(tiles, axis=0))

@@ -3,7 +3,8 @@
 Builds a blockout (a room, box furniture, a rigged proxy character walking, a dolly camera), renders its
 conditioning bundle (with the character's pose), generates a take with the best model found on this
 machine, puts it on the timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | poses | take)
-and out/demo_contact.png.
+and out/demo_contact.png (depth | masks | poses | the control video the model receives | take). The
+character is conditioned on its pose (its Neural Previs Control), the rest of the room on depth.
 Without real weights and a CUDA GPU the take comes from `tiny-random`: random weights, so its frames
 are noise — the demo then shows the pipeline, not a picture, and says so.
 """
@@ -106,6 +107,7 @@ def main() -> int:
     settings.model = model
     settings.seed = 1
     settings.output_directory = str(takes)
+    bpy.data.objects["Hero"].neural_previs_control = "pose"  # the character shows the model its skeleton: depth + pose
     if steps:
         settings.steps = steps
     start = time.perf_counter()

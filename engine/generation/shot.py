@@ -73,6 +73,22 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams, temporal: in
                             control=control, keyframes=keyframes, temporal=temporal, controls=resolved)
 
 
+def model_view(shot: ShotConditioning, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the model is shown of bundle frame ``index`` at the bundle's size, as (video, generate):
+    the layers of ``window_inputs`` without the window-dependent ones (carried frames, a keyframe's
+    hold onto its neighbours): keyframe pixels > the kept plate > the per-object control. For pictures
+    (the demo's contact sheet, docs/images/object_controls.png)."""
+    height, width = shot.depth[index].shape[:2]
+    keyframe = next((k for k in shot.keyframes or () if k.index == index), None)
+    if keyframe is not None:
+        return keyframe.image, np.zeros((height, width), dtype=bool)
+    control = (shot.control or shot.depth)[index]
+    if shot.generate is None:
+        return control, np.ones((height, width), dtype=bool)
+    generate = shot.generate[index]
+    return np.where(generate[:, :, None], control, shot.keep[index]), generate
+
+
 def window_inputs(
     shot: ShotConditioning, window: Window, plan: SizePlan, output: np.ndarray, seed: int, carry_pixels: bool
 ) -> WindowInputs:

@@ -1,0 +1,82 @@
+"""The picture of docs/engine.md's "A control per object": how the control video is composed, on the demo blockout.
+
+    python demo/control_picture.py        # writes docs/images/object_controls.png (about a minute on 2 CPU cores)
+
+Builds demo/blockout.py (480x272, 9 frames), gives its rigged proxy character `Hero` the `pose` control (as
+`make demo` does), renders the bundle with the installed extension, and composes the middle frame with the
+engine's own code (`engine.generation.shot`): depth | pose image | Hero's region (its geometry's ids and its
+keypoints, grown by `POSE_MARGIN_PX`) | the control the model receives (pose there, depth elsewhere).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from demo.blender_session import start_blender_with_extension  # noqa: E402
+
+WIDTH, HEIGHT, FRAMES = 480, 272, 9
+
+
+def _label(tile, text):
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(tile)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    draw.rectangle([0, 0, draw.textlength(text, font=font) + 8, 19], fill=(0, 0, 0))
+    draw.text((4, 2), text, fill=(255, 255, 255), font=font)
+    return image
+
+
+def compose(bundle_path: Path, output: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    from engine.formats.bundle import read_bundle
+    from engine.formats.params import GenerateParams
+    from engine.generation import controls
+    from engine.generation.shot import build_shot_conditioning, model_view
+
+    bundle = read_bundle(bundle_path)
+    shot = build_shot_conditioning(bundle, GenerateParams(prompt="x", controls={"Hero": "pose"}))
+    index = len(bundle.frames) // 2
+    ids = bundle.read_mask(index)
+    resolved = shot.controls
+    keypoints = [s.array() for s in bundle.frames[index].skeletons if s.object in resolved.pose]
+    region = controls.pose_region(ids, {i for v in resolved.pose.values() for i in v}, keypoints)
+    tiles = [
+        _label(shot.depth[index], "depth (every object)"),
+        _label(bundle.read_pose(index), "pose image"),
+        _label(np.repeat((region * 255).astype(np.uint8)[..., None], 3, axis=2), f"Hero's region (+{controls.POSE_MARGIN_PX} px)"),
+        _label(model_view(shot, index)[0], "control video: Hero = pose"),
+    ]
+    sheet = Image.new("RGB", (WIDTH * 2 + 4, HEIGHT * 2 + 4), "white")
+    for position, tile in enumerate(tiles):
+        sheet.paste(tile, ((position % 2) * (WIDTH + 4), (position // 2) * (HEIGHT + 4)))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(output)
+    return output
+
+
+def main() -> int:
+    bpy = start_blender_with_extension()
+    from demo.blockout import build_blockout
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = build_blockout(bpy.context.scene, detail=0.3, frames=FRAMES, width=WIDTH, height=HEIGHT)
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder) / "bundle"
+        if bpy.ops.neural_previs.render_conditioning(directory=str(bundle)) != {"FINISHED"}:
+            print("Rendering the bundle failed", file=sys.stderr)
+            return 1
+        print(f"Wrote {compose(bundle, REPO / 'docs' / 'images' / 'object_controls.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
