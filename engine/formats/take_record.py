@@ -61,6 +61,9 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
                 {"first_frame": frames[w.start], "last_frame": frames[w.stop - 1], "carried": w.carried, "generated": w.generated}
                 for w in windows
             ],
+            # issue 16 §3: what the window plan costs, transformer frames generated per shot frame
+            "generated_frames": sum(w.generated for w in windows),
+            "cost": round(sum(w.generated for w in windows) / len(frames), 4),
         },
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
         "warm": warm,
