@@ -37,6 +37,7 @@ from ..qc.score import score_take
 from ..speed import quality
 from .windows import blend_window
 from .composite import keep_plate
+from . import carry
 
 
 @dataclass
@@ -83,6 +84,8 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
     spec = get_spec(model.backend)
     if params.mode not in spec.modes:
         raise ParamsError(f"backend {spec.name} supports mode(s) {', '.join(spec.modes)}, not {params.mode}")
+    if params.plate_from and "mask" not in spec.conditioning:
+        raise ParamsError(f"backend {spec.name} cannot keep pixels from another take; drop --plate-from or use a Wan VACE model")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
     shot = build_shot_conditioning(bundle, params)
@@ -171,6 +174,10 @@ def generate_take(
             if inputs.shot.keep is not None:  # selective: the plate's own pixels outside the selection
                 for index in range(window.start, window.stop):
                     output[index] = keep_plate(output[index], inputs.shot.keep[index], inputs.shot.generate[index])
+            if inputs.shot.set_frames is not None:  # --plate-from: the source takes' pixels, exactly (above the plate)
+                for index in range(window.start, window.stop):
+                    kept = inputs.shot.set_frames[index]
+                    output[index] = keep_plate(output[index], kept.image, ~kept.valid)
 
         # 5. Write the take, all or nothing.
         _check(cancel)
@@ -182,6 +189,7 @@ def generate_take(
         with ThreadPoolExecutor(max_workers=1) as encoder:
             preview_written = encoder.submit(writer.write_preview, output, bundle.fps)
             files = writer.write_frames(bundle.frame_numbers, output)
+            kept = carry.kept_record(writer, bundle, inputs.shot)
             qc = write_report(writer.partial, score_take(bundle, output.__getitem__), writer.final.name)
             preview = preview_written.result()
         timings["writing"] = time.perf_counter() - clock
@@ -189,6 +197,8 @@ def generate_take(
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
         record["speed"] = {**backend.applied, "prompt_embeddings_cached": cached}
         record["qc"] = qc
+        if kept is not None:
+            record["plate_from"] = kept
         writer.write_json(record)
         path = writer.commit()
     except BaseException as error:

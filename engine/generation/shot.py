@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..formats.bundle import Bundle
+from . import carry
+from .carry import CarriedPixels, FrameViews, SourceTake
 from .conditioning import depth_control_image, load_rgb, selection_mask, to_work_size
 from ..errors import ParamsError
 from ..formats.params import GenerateParams
@@ -33,6 +35,12 @@ class ShotConditioning:
     pixels outside the selection, and the take gets them back exactly after decoding."""
     reference: np.ndarray | None
     """uint8 RGB style reference at the bundle's size, or None."""
+    # issue 16 §3, §4: the carried layer (engine/generation/carry.py)
+    views: FrameViews | None = None
+    """Reprojection views of the bundle's frames (carry within the take), None without object motion."""
+    set_frames: list[CarriedPixels] | None = None
+    """Per bundle frame, what the ``plate_from`` source takes show of it (kept exactly), or None."""
+    sources: list[SourceTake] | None = None
 
 
 def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotConditioning:
@@ -47,7 +55,9 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams) -> ShotCondi
         ids = bundle.object_ids(params.objects)
         generate = [selection_mask(bundle.read_mask(i), ids) for i in range(len(bundle.frames))]
         keep = _plate_frames(params.plate, bundle)
-    return ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference)
+    shot = ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference)
+    carry.prepare(shot, bundle, params)
+    return shot
 
 
 def window_inputs(
@@ -57,9 +67,13 @@ def window_inputs(
 
     With ``carry_pixels`` (backends that take a keep/generate mask), carried frames, already
     produced by the previous window, are given to the model as pixels to keep, so the new window
-    continues the picture instead of starting over. Frames added to reach the backend's frame rule
+    continues the picture instead of starting over; its other frames keep every pixel that earlier
+    frames or source takes already show (``carry``). Frames added to reach the backend's frame rule
     repeat the window's last frame and are dropped after decoding."""
     control, generate = [], []
+    carried = carry.window_layers(
+        shot.views, shot.set_frames, output, list(range(window.start + window.carried, window.stop)), window.start + window.carried
+    ) if carry_pixels else {}
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
         if carry_pixels and offset < window.carried:
@@ -71,6 +85,9 @@ def window_inputs(
         else:
             frame_generate = shot.generate[index]
             frame_control = np.where(frame_generate[:, :, None], shot.depth[index], shot.keep[index])
+        if index in carried and not (offset < window.carried):  # carried pixels are kept, above the plate
+            frame_control = np.where(carried[index].valid[:, :, None], carried[index].image, frame_control)
+            frame_generate = frame_generate & ~carried[index].valid
         control.append(to_work_size(frame_control, plan))
         generate.append(to_work_size(frame_generate, plan, nearest=True))
     reference = to_work_size(shot.reference, plan) if shot.reference is not None else None
