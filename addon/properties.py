@@ -3,7 +3,7 @@
 import zlib
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..engine.formats.params import MAX_SEED, QUALITIES, QUALITY_DESCRIPTIONS
 from . import running_jobs
@@ -23,6 +23,13 @@ PLATE_ITEMS = (
     ("FOLDER", "Folder", "A folder of frames named by scene frame (0001.png, ...)"),
     ("RENDER", "Render Plate", "Render the scene's own frames with its render engine and settings, then keep them"),
 )
+
+
+class NeuralPrevisSetReference(bpy.types.PropertyGroup):
+    """A take whose set the next takes keep (issue 16 §4, Use as Set Reference in the Sequencer tab)."""
+
+    name: StringProperty(name="Take", description="The take's strip name when it was chosen")
+    folder: StringProperty(name="Take Folder", description="The take's folder (absolute: it may belong to another shot)")
 
 
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
@@ -72,6 +79,8 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
         subtype="DIR_PATH",
         options=BLEND_RELATIVE_PATH_OPTIONS,
     )
+    # issue 16 §4: takes whose surfaces the next takes keep exactly (Sequencer tab: Use as Set Reference)
+    set_references: CollectionProperty(type=NeuralPrevisSetReference, name="Set References")
     reference_image: StringProperty(
         name="Reference", description="Optional style reference image", subtype="FILE_PATH", options=BLEND_RELATIVE_PATH_OPTIONS
     )
@@ -114,7 +123,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     engine_setup_status: StringProperty(default="")
 
 
-_CLASSES = (NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
+_CLASSES = (NeuralPrevisSetReference, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
 
 
 def register():

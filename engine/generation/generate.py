@@ -85,7 +85,7 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
     if params.mode not in spec.modes:
         raise ParamsError(f"backend {spec.name} supports mode(s) {', '.join(spec.modes)}, not {params.mode}")
     if params.plate_from and "mask" not in spec.conditioning:
-        raise ParamsError(f"backend {spec.name} cannot keep pixels from another take; drop --plate-from or use a Wan VACE model")
+        raise ParamsError(f"backend {spec.name} cannot keep pixels from another take; use a Wan VACE model, or drop --plate-from")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
     shot = build_shot_conditioning(bundle, params)
