@@ -71,6 +71,8 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
         "frames": [{"frame": number, "file": name} for number, name in zip(frames, files)],
         "preview": preview,
     }
+    if spec.context_windows and len(frames) > spec.window:  # one call, the pipeline's own sliding context
+        record["plan"]["context"] = {"mechanism": "FreeNoise", "context_length": spec.window, "context_stride": spec.window - spec.overlap}
     if spec.synthetic:
         record["note"] = "tiny-random has random weights: these frames are noise, useful only to test the pipeline"
     return record

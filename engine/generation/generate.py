@@ -28,7 +28,7 @@ from ..formats.params import GenerateParams, draw_seed
 from .progress import ProgressTracker, Reporter
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
-from .snapping import plan_size, plan_windows
+from .snapping import Window, plan_size, plan_windows
 from ..formats.take import TakeWriter
 from ..formats.take_record import take_record
 from ..models.weights import ResolvedModel, resolve_model
@@ -122,7 +122,7 @@ def generate_take(
     )
     # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
     size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
-    windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule)
+    windows = plan_shot_windows(spec, len(bundle.frames))
     progress = ProgressTracker(report, request.steps * len(windows), len(windows))
     runtime.reset_peak_memory()
     # Every place that uses tiny-random says its output is noise: the first event does too.
@@ -212,6 +212,14 @@ def generate_take(
     return TakeSummary(
         path=path, frames=len(bundle.frames), seconds=time.perf_counter() - started, synthetic=spec.synthetic, timings=timings
     )
+
+
+def plan_shot_windows(spec: BackendSpec, frame_count: int, prefer_inside=()) -> list[Window]:
+    """The windows of a shot: one pipeline call for a backend with its own sliding context (``context_windows``),
+    else ``plan_windows``' cheapest cover."""
+    if spec.context_windows:
+        return [Window(0, 0, frame_count, 0, spec.frame_rule.snap_up(frame_count))]
+    return plan_windows(frame_count, spec.window, spec.overlap, spec.frame_rule, prefer_inside=prefer_inside)
 
 
 def _check(cancel: threading.Event) -> None:
