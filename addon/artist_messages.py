@@ -26,6 +26,7 @@ _FLAGS = {
     "negative-prompt": "Negative Prompt",
     "objects": "Objects to Regenerate",
     "plate": "Plate",
+    "plate-from": "Set Reference (Sequencer tab)",
     "reference": "Reference",
     "steps": "Steps",
     "guidance": "Guidance",

@@ -35,7 +35,7 @@ from .cpu_warning import cpu_warning
 from .extension import get_preferences
 from .plate_render import PlateRender, PlateRenderError
 from .take_files import TakeFolderError, read_take
-from .takes import TAKE_PROPERTY, take_folder
+from .takes import TAKE_PROPERTY, set_reference_rows, take_folder
 from .timeline import TimelineError, place_take
 
 ENGINE_START_TIMEOUT_S = 600.0  # importing torch and diffusers on a cold disk can take minutes
@@ -87,6 +87,8 @@ class GenerationRequest:
     plate_take: str | None = None
     plate_directory: str | None = None
     output_directory: str | None = None
+    plate_from: list[str] | None = None
+    """Take folders whose set is kept (default: the scene's set references, Use as Set Reference)."""
     allow_cpu: bool = False
     """Run a real model even when the engine turns out to be on the CPU (the artist confirmed)."""
     # Storyboard control (issue 15)
@@ -287,6 +289,19 @@ class Generation:
             return str(self.plate_folder)
         raise GenerationError(no_plate)
 
+    def _set_references(self) -> list[str]:
+        """The set reference takes' folders, each checked now (a moved take fails before any rendering)."""
+        if self.request.plate_from is not None:
+            return [str(Path(bpy.path.abspath(folder))) for folder in self.request.plate_from]
+        folders = []
+        for name, folder, missing in set_reference_rows(self.scene):
+            if missing:
+                raise GenerationError(
+                    f"The folder of the set reference take '{name}' is missing ({folder}); remove it under Set Reference in the Sequencer's Neural Previs tab"
+                )
+            folders.append(folder)
+        return folders
+
     def _build_params(self, bundle_objects: list[str], plate: str | None) -> GenerateParams:
         settings = self.scene.neural_previs
         preferences = get_preferences(self.context)
@@ -326,6 +341,7 @@ class Generation:
             device=preferences.device,
             keyframes=self._keyframes,
             controls=controls,
+            plate_from=self._set_references(),
         )
         try:
             params.check()

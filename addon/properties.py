@@ -46,6 +46,13 @@ class NeuralPrevisKeyframe(bpy.types.PropertyGroup):
     mode: EnumProperty(name="Mode", items=KEYFRAME_MODE_ITEMS, default="exact")
 
 
+class NeuralPrevisSetReference(bpy.types.PropertyGroup):
+    """A take whose set the next takes keep (issue 16 §4, Use as Set Reference in the Sequencer tab)."""
+
+    name: StringProperty(name="Take", description="The take's strip name when it was chosen")
+    folder: StringProperty(name="Take Folder", description="The take's folder (absolute: it may belong to another shot)")
+
+
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     """Everything that decides a take, saved with the scene. Operator arguments override each field."""
 
@@ -93,6 +100,8 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
         subtype="DIR_PATH",
         options=BLEND_RELATIVE_PATH_OPTIONS,
     )
+    # issue 16 §4: takes whose surfaces the next takes keep exactly (Sequencer tab: Use as Set Reference)
+    set_references: CollectionProperty(type=NeuralPrevisSetReference, name="Set References")
     reference_image: StringProperty(
         name="Reference", description="Optional style reference image", subtype="FILE_PATH", options=BLEND_RELATIVE_PATH_OPTIONS
     )
@@ -138,7 +147,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     engine_setup_status: StringProperty(default="")
 
 
-_CLASSES = (NeuralPrevisKeyframe, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
+_CLASSES = (NeuralPrevisKeyframe, NeuralPrevisSetReference, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
 
 
 def register():

@@ -130,6 +130,11 @@ def apply_settings(scene, strip) -> list[str]:
         settings.quality = str(params["quality"])
     if "conditioning_scale" in params:
         settings.conditioning_scale = float(params["conditioning_scale"])
+    if "plate_from" in params:  # the take's set references become the scene's again
+        settings.set_references.clear()
+        for folder in strip_list(params.get("plate_from") or []):
+            item = settings.set_references.add()
+            item.name, item.folder = Path(folder).name, folder
     if settings.mode == "selective":
         source = blender.get("plate_source")
         if source == "TAKE" and find_take(scene, blender.get("plate_take", "")) is not None:
@@ -145,6 +150,35 @@ def use_as_plate(scene, strip) -> None:
     settings = scene.neural_previs
     settings.plate_source = "TAKE"
     settings.plate_take = strip.name
+
+
+def use_as_set_reference(scene, strip) -> bool:
+    """Make the take a set reference of the scene's next takes; False when it already is one (or has no folder)."""
+    folder = take_folder(strip)
+    if folder is None:
+        return False
+    folder = str(folder.absolute())
+    references = scene.neural_previs.set_references
+    if any(item.folder == folder for item in references):
+        return False
+    item = references.add()
+    item.name, item.folder = strip.name, folder
+    return True
+
+
+def remove_set_reference(scene, index: int) -> str | None:
+    """Remove the scene's set reference number ``index``; its name, or None when there is none."""
+    references = scene.neural_previs.set_references
+    if not 0 <= index < len(references):
+        return None
+    name = references[index].name
+    references.remove(index)
+    return name
+
+
+def set_reference_rows(scene) -> list[tuple[str, str, bool]]:
+    """(take name, folder, folder missing) of each set reference, in the order they win."""
+    return [(item.name, item.folder, not Path(item.folder).is_dir()) for item in scene.neural_previs.set_references]
 
 
 def show_only(scene, strip) -> list[str]:

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--objects", default="", metavar="NAME,...", help="selective mode: objects to regenerate")
     generate.add_argument("--reference", metavar="IMAGE", help="style reference image")
     generate.add_argument("--plate", metavar="FRAMES_DIR", help="selective mode: frames (or a take) kept outside the objects")
+    generate.add_argument("--plate-from", action="append", default=[], metavar="TAKE_DIR",
+                          help="a take of another shot of the same set: the surfaces it shows are kept exactly (repeatable)")
     generate.add_argument("--conditioning-scale", type=float, default=1.0, metavar="X", help="depth conditioning strength (default: 1.0)")
     generate.add_argument("--quality", choices=QUALITIES, default="final",
                           help="final, or preview: fewer steps and a quarter of the pixels, for fast iteration (default: final)")
@@ -92,6 +94,7 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         objects=[name.strip() for name in args.objects.split(",") if name.strip()],
         reference=args.reference,
         plate=args.plate,
+        plate_from=list(args.plate_from),
         conditioning_scale=args.conditioning_scale,
         quality=args.quality,
         offload=args.offload,

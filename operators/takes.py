@@ -1,13 +1,14 @@
 """The Sequencer tab's buttons: act on one take (a strip Neural Previs made) of the current scene.
 
 `take_apply_settings` copies a take's settings into the scene's, `take_use_as_plate` makes it the
-selective-mode plate, `take_show_only` / `take_show_all` mute and unmute the other takes to compare
+selective-mode plate, `take_use_as_set_reference` makes the next takes keep its set (`set_reference_remove`
+undoes it), `take_show_only` / `take_show_all` mute and unmute the other takes to compare
 them one by one, `take_use_seed` fixes the seed a take used, `take_select` makes a take the active
 strip, `take_open_folder` shows its files. Each names its take by strip name (`strip="Scene_take_003"`).
 """
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import IntProperty, StringProperty
 
 from ..addon import takes
 from ..addon.compat import sequencer_strips
@@ -58,6 +59,47 @@ class NEURAL_PREVIS_OT_take_use_as_plate(_TakeOperator, bpy.types.Operator):
             return {"CANCELLED"}
         takes.use_as_plate(context.scene, strip)
         self.report({"INFO"}, f"'{strip.name}' is the plate of Selective mode")
+        return {"FINISHED"}
+
+
+class NEURAL_PREVIS_OT_take_use_as_set_reference(_TakeOperator, bpy.types.Operator):
+    bl_idname = "neural_previs.take_use_as_set_reference"
+    bl_label = "Use as Set Reference"
+    bl_description = (
+        "The next takes keep, exactly, the surfaces of the set this take shows (walls, floor, props that do not deform) "
+        "and generate the rest to match: one look across shots of the same set"
+    )
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        strip = _take(self, context)
+        if strip is None:
+            return {"CANCELLED"}
+        if takes.use_as_set_reference(context.scene, strip):
+            self.report({"INFO"}, f"The next takes keep the set as '{strip.name}' shows it")
+        else:
+            self.report({"INFO"}, f"'{strip.name}' is already a set reference")
+        return {"FINISHED"}
+
+
+class NEURAL_PREVIS_OT_set_reference_remove(bpy.types.Operator):
+    bl_idname = "neural_previs.set_reference_remove"
+    bl_label = "Remove Set Reference"
+    bl_description = "The next takes no longer keep this take's set"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: IntProperty(name="Index", default=0, min=0, options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None
+
+    def execute(self, context):
+        name = takes.remove_set_reference(context.scene, self.index)
+        if name is None:
+            self.report({"ERROR"}, f"There is no set reference number {self.index + 1}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"'{name}' is no longer a set reference")
         return {"FINISHED"}
 
 
@@ -147,6 +189,8 @@ class NEURAL_PREVIS_OT_take_open_folder(_TakeOperator, bpy.types.Operator):
 _CLASSES = (
     NEURAL_PREVIS_OT_take_apply_settings,
     NEURAL_PREVIS_OT_take_use_as_plate,
+    NEURAL_PREVIS_OT_take_use_as_set_reference,
+    NEURAL_PREVIS_OT_set_reference_remove,
     NEURAL_PREVIS_OT_take_show_only,
     NEURAL_PREVIS_OT_take_show_all,
     NEURAL_PREVIS_OT_take_use_seed,

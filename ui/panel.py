@@ -111,6 +111,19 @@ def _draw_plate_fields(box, scene, settings) -> None:
         box.label(text=f"Rendered first with {scene.render.engine.replace('BLENDER_', '').title()}", icon="RENDER_STILL")
 
 
+def draw_set_references(layout, scene) -> None:
+    """The takes whose set the next takes keep, each removable (the 3D View's panel and the Sequencer tab)."""
+    rows = takes.set_reference_rows(scene)
+    if not rows:
+        return
+    box = layout.box()
+    box.label(text="Set Reference: the next takes keep the set these takes show", icon="WORLD")
+    for index, (name, folder, missing) in enumerate(rows):
+        line = box.row(align=True)
+        line.label(text=name if not missing else f"{name}: folder missing", icon="ERROR" if missing else "SEQUENCE")
+        line.operator("neural_previs.set_reference_remove", text="", icon="X").index = index
+
+
 class NEURAL_PREVIS_PT_main(bpy.types.Panel):
     bl_label = "Neural Previs"
     bl_idname = "NEURAL_PREVIS_PT_main"
@@ -137,6 +150,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
         column.prop(settings, "mode", expand=True)
         if settings.mode == "selective":
             _draw_selective(column, scene, settings)
+        draw_set_references(column, scene)  # issue 16 §4: Use as Set Reference (Sequencer tab)
         column.prop(settings, "reference_image")
         column.prop(settings, "offload")
         column.prop(settings, "output_directory")

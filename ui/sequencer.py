@@ -7,7 +7,7 @@ missing folder is marked on its row (never a popup while drawing).
 import bpy
 
 from ..addon import takes
-from .panel import region_lines
+from .panel import draw_set_references, region_lines
 
 
 def _details(row: takes.TakeRow) -> str:
@@ -39,6 +39,7 @@ def _draw_take(layout, context, row: takes.TakeRow, active: bool) -> None:
     grid = box.grid_flow(columns=2, align=True)
     grid.operator("neural_previs.take_apply_settings", icon="IMPORT").strip = row.strip_name
     grid.operator("neural_previs.take_use_as_plate", icon="IMAGE_BACKGROUND").strip = row.strip_name
+    grid.operator("neural_previs.take_use_as_set_reference", icon="WORLD").strip = row.strip_name
     grid.operator("neural_previs.take_show_only", icon="SOLO_ON").strip = row.strip_name
     opener = grid.row()
     opener.enabled = not row.missing
@@ -66,6 +67,7 @@ class NEURAL_PREVIS_PT_takes(bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("neural_previs.take_show_all", icon="HIDE_OFF")
         row.operator("neural_previs.keyframe_pin_frame", icon="PINNED")  # the take under the playhead, as a keyframe
+        draw_set_references(layout, scene)
         active = scene.sequence_editor.active_strip if scene.sequence_editor else None
         for strip in strips:
             _draw_take(layout, context, takes.take_row(strip), active is not None and strip.name == active.name)

@@ -57,6 +57,10 @@ class BackendSpec:
     """Further models this backend combines with the pipeline folder, as ``(component, default repo)``:
     each is resolved like a model (``ResolvedModel.components``) and may be replaced per take by the
     parameter of the same name (AnimateDiff's ``motion_adapter`` and ``controlnet``)."""
+    context_windows: bool = False
+    """The pipeline generates a shot longer than ``window`` in one call, sliding its own context of ``window``
+    frames by ``window - overlap`` over the latents at every step (AnimateDiff's FreeNoise), instead of the engine
+    generating separate windows and cross-fading them (issue 16 §3)."""
     weights_builder: str | None = None
     """Module (relative to this package) that builds this backend's weights locally instead of
     downloading them: it provides ``ensure_built(cache_root) -> Path`` and ``built_folder(cache_root)
@@ -111,6 +115,7 @@ BACKENDS: dict[str, BackendSpec] = {
             default_guidance=7.5,
             pipeline_classes=("StableDiffusionPipeline",),
             unused_components=("safety_checker",),
+            context_windows=True,
             extra_components=(("motion_adapter", ANIMATEDIFF_MOTION_ADAPTER), ("controlnet", ANIMATEDIFF_DEPTH_CONTROLNET)),
         ),
         BackendSpec(

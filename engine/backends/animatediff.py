@@ -3,8 +3,9 @@
 
 Three models are combined: the base SD 1.5 pipeline folder (``--model``), a ``MotionAdapter``
 (``--motion-adapter``) and a depth ``ControlNetModel`` (``--controlnet``). The ControlNet sees one
-inverse-depth frame per output frame. There is no mask input, so only ``restyle`` is offered and
-consecutive windows are joined by cross-fading alone.
+inverse-depth frame per output frame. There is no mask input, so only ``restyle`` is offered (and no
+``--plate-from``). A shot longer than the motion adapter's 16 frames is one pipeline call with diffusers' FreeNoise
+(``enable_free_noise``: sliding temporal contexts blended at every step), not windows cross-faded afterwards.
 
 It follows the contract in ``base.py``; no speed switch applies to it (``applied`` stays empty).
 """
@@ -60,9 +61,25 @@ class Backend:
             on_step(step + 1)
             return {}
 
+        long_shot = window.frames > self.spec.window
+        if long_shot:
+            # FreeNoise: the motion modules see sliding contexts of the adapter's own length, blended at every step,
+            # and the noise of later frames reshuffles the first context's: one generation, no cross-fade. It encodes
+            # the prompt itself (it refuses embeddings), per frame.
+            pipeline.enable_free_noise(context_length=self.spec.window, context_stride=self.spec.window - self.spec.overlap)
+            prompts = dict(prompt=request.params.prompt, negative_prompt=request.params.negative_prompt or None)
+        else:
+            prompts = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds)
+        try:
+            latents = self._call(pipeline, window, request, generator, callback_on_step_end, prompts)
+        finally:
+            if long_shot:
+                pipeline.disable_free_noise()  # the next take starts from the loaded pipeline
+        return latents
+
+    def _call(self, pipeline, window: WindowInputs, request, generator, callback_on_step_end, prompts):
         (latents,) = pipeline(
-            prompt_embeds=prompt_embeds,
-            negative_prompt_embeds=negative_embeds,
+            **prompts,
             num_frames=window.frames,
             height=window.height,
             width=window.width,

@@ -114,7 +114,7 @@ def run_shots(shot_list: ShotList, ray, blender: str, resume: bool, show) -> lis
     outcomes = {name: ShotOutcome(name) for name in shots}
     ready_to_generate: collections.deque[str] = collections.deque()
     conditioning: dict = {}
-    for shot in shot_list.shots:
+    for shot in shot_list.schedule():  # set references (plate_from) first
         if resume and take_is_complete(shot):
             outcomes[shot.name].status, outcomes[shot.name].message = "skipped", "take already complete"
         elif resume and bundle_is_complete(shot):
@@ -128,8 +128,7 @@ def run_shots(shot_list: ShotList, ray, blender: str, resume: bool, show) -> lis
     generating: dict = {}
     show(list(outcomes.values()))
     while conditioning or generating or ready_to_generate:
-        while ready_to_generate and idle:
-            name = ready_to_generate.popleft()
+        while idle and (name := _next_ready(ready_to_generate, shots, outcomes)) is not None:
             worker = idle.pop()
             shot = shots[name]
             outcomes[name].status = "generating"
@@ -137,6 +136,8 @@ def run_shots(shot_list: ShotList, ray, blender: str, resume: bool, show) -> lis
             show(list(outcomes.values()))
         waiting = list(conditioning) + list(generating)
         if not waiting:
+            for name in ready_to_generate:  # only shots whose set reference can never come
+                _fail(outcomes[name], "generation", {"message": "its set reference (plate_from) has no take"})
             break
         done, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
         for ref in done:
@@ -160,6 +161,22 @@ def run_shots(shot_list: ShotList, ray, blender: str, resume: bool, show) -> lis
             outcomes[name].seconds = time.monotonic() - outcomes[name].started
             show(list(outcomes.values()))
     return [outcomes[shot.name] for shot in shot_list.shots]
+
+
+def _next_ready(queue: collections.deque, shots: dict, outcomes: dict) -> str | None:
+    """The first queued shot whose set references (plate_from) have their takes; a shot whose reference failed
+    fails too (it would be generated without the set it must match)."""
+    for name in list(queue):
+        states = [outcomes[reference].status for reference in shots[name].plate_from]
+        failed = [reference for reference, state in zip(shots[name].plate_from, states) if state == "failed"]
+        if failed:
+            queue.remove(name)
+            _fail(outcomes[name], "generation", {"message": f"its set reference, shot '{failed[0]}', failed"})
+            continue
+        if all(state in ("done", "skipped") for state in states):
+            queue.remove(name)
+            return name
+    return None
 
 
 def _task_fields(shot: Shot) -> dict:

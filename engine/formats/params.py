@@ -110,6 +110,11 @@ class GenerateParams:
     controls: dict[str, str] = field(default_factory=dict)
     """What each object's region is conditioned on, by object name: ``depth`` (default), ``pose``
     (its skeleton) or ``keep`` (the plate's pixels), e.g. ``{"Hero": "pose"}`` (``engine.generation.controls``)."""
+    # issue 16 §4: set references
+    plate_from: list[str] = field(default_factory=list)
+    """Takes of other shots of the same set (``--plate-from TAKE_DIR``, repeatable): the static and rigid
+    surfaces they show are reprojected into this shot through both bundles, kept exactly in the output
+    (``kept/<frame>.png`` says where), and the rest is generated to match them. Earlier takes win."""
 
     def check(self) -> None:
         """Raise ``ParamsError`` with a precise message for the first invalid field.
@@ -159,6 +164,8 @@ class GenerateParams:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ParamsError(f"{name} must be a path (a non-empty string), got {value!r}")
+        if not isinstance(self.plate_from, list) or not all(isinstance(path, str) and path for path in self.plate_from):
+            raise ParamsError("plate_from must be a list of take folders")
         if not isinstance(self.download, bool):
             raise ParamsError("download must be true or false")
         from ..generation.controls import check_controls

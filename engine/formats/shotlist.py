@@ -10,6 +10,8 @@
     scene = "Scene"           # optional: the file's active scene
     frames = [1001, 1024]     # optional; or markers = ["sh010_in", "sh010_out"]; default: the scene's range
     prompt = "a rainy neon street at night"
+    plate_from = ["sh005"]    # optional: shots of this list whose takes are this shot's set reference
+                              # (generated first; their surfaces are kept exactly, see --plate-from)
 
 Every problem is collected before anything runs, so a night's list is fixed in one go.
 """
@@ -50,6 +52,8 @@ class Shot:
     markers: tuple[str, str] | None
     params: GenerateParams
     out: Path  # this shot's folder: holds bundle/ and take/
+    # issue 16 §4: shots of the list whose takes this shot keeps the set from (``params.plate_from`` holds their takes)
+    plate_from: tuple[str, ...] = ()
 
     @property
     def bundle(self) -> Path:
@@ -65,6 +69,24 @@ class ShotList:
     path: Path
     out: Path
     shots: list[Shot] = field(default_factory=list)
+
+    def schedule(self) -> list[Shot]:
+        """The shots in list order, except that a shot's set references (``plate_from``) come before it."""
+        by_name = {shot.name: shot for shot in self.shots}
+        ordered: list[Shot] = []
+        placed: set[str] = set()
+
+        def place(shot: Shot) -> None:
+            if shot.name in placed:
+                return
+            placed.add(shot.name)
+            for name in shot.plate_from:
+                place(by_name[name])
+            ordered.append(shot)
+
+        for shot in self.shots:
+            place(shot)
+        return ordered
 
 
 def _check_keys(table: dict, allowed: set, where: str, problems: list[str]) -> None:
@@ -138,10 +160,15 @@ def load_shot_list(path: str | Path) -> ShotList:
         scene = merged.get("scene")
         if scene is not None and not isinstance(scene, str):
             problems.append(f"{where}: 'scene' must be a string")
+        references = merged.pop("plate_from", [])
+        if not (isinstance(references, list) and all(isinstance(r, str) and r for r in references)):
+            problems.append(f"{where}: 'plate_from' must be a list of shot names of this list, e.g. [\"sh010\"]")
+            references = []
         params = _params(merged, where, problems, root)
         out = (root / str(merged.get("out", defaults.get("out", "takes")))).resolve() / name
         if blend is not None and params is not None:
-            shot_list.shots.append(Shot(name, blend, scene, frames, markers, params, out))
+            shot_list.shots.append(Shot(name, blend, scene, frames, markers, params, out, tuple(dict.fromkeys(references))))
+    _resolve_plate_from(shot_list.shots, problems)
     _check_output_overlaps(shot_list.shots, problems)
     if problems:
         raise ShotListError(problems)
@@ -171,6 +198,39 @@ def _params(merged: dict, where: str, problems: list[str], root: Path | None = N
         problems.append(f"{where}: {error}")
         return None
     return params
+
+
+def _resolve_plate_from(shots: list[Shot], problems: list[str]) -> None:
+    """``plate_from`` names shots of this list: each becomes that shot's take folder; unknown names and cycles are problems."""
+    by_name = {shot.name: shot for shot in shots}
+    for shot in shots:
+        unknown = [name for name in shot.plate_from if name not in by_name]
+        for name in unknown:
+            problems.append(f"shot '{shot.name}': plate_from names '{name}', which is not a shot of this list")
+        shot.plate_from = tuple(name for name in shot.plate_from if name in by_name)
+        shot.params.plate_from = [str(by_name[name].take) for name in shot.plate_from]
+    reported: set[str] = set()
+    for start in shots:
+        cycle = _find_cycle(start.name, by_name)
+        if cycle and not reported & set(cycle):
+            reported |= set(cycle)
+            problems.append(f"shots {' -> '.join(repr(name) for name in cycle)} take their set from each other in a circle: "
+                            "one of them must be generated without plate_from")
+
+
+def _find_cycle(start: str, by_name: dict[str, Shot]) -> list[str] | None:
+    """A chain of plate_from references from ``start`` back to itself, or None."""
+    stack = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        for reference in by_name[name].plate_from:
+            if reference == start:
+                return path + [start]
+            if reference not in seen:
+                seen.add(reference)
+                stack.append((reference, path + [reference]))
+    return None
 
 
 def _check_output_overlaps(shots: list[Shot], problems: list[str]) -> None:

@@ -65,6 +65,16 @@ class TakeWriter:
             list(pool.map(save, range(len(names))))  # list(): re-raises the first error
         return names
 
+    def write_kept(self, frame_numbers: list[int], masks: list[np.ndarray]) -> list[str]:
+        """``kept/<frame>.png`` (the names of ``frames/``): 8-bit masks, 255 = the pixel is a source take's."""
+        from PIL import Image
+
+        (self.partial / "kept").mkdir()
+        names = [f"kept/{frame_file_name(number)}" for number in frame_numbers]
+        for name, mask in zip(names, masks):
+            Image.fromarray(mask, mode="L").save(self.partial / name, compress_level=4)
+        return names
+
     def write_preview(self, frames: np.ndarray, fps: float) -> str:
         from .preview import write_preview
 

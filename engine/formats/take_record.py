@@ -61,6 +61,9 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
                 {"first_frame": frames[w.start], "last_frame": frames[w.stop - 1], "carried": w.carried, "generated": w.generated}
                 for w in windows
             ],
+            # issue 16 §3: what the window plan costs, transformer frames generated per shot frame
+            "generated_frames": sum(w.generated for w in windows),
+            "cost": round(sum(w.generated for w in windows) / len(frames), 4),
         },
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
         "warm": warm,
@@ -68,6 +71,8 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
         "frames": [{"frame": number, "file": name} for number, name in zip(frames, files)],
         "preview": preview,
     }
+    if spec.context_windows and len(frames) > spec.window:  # one call, the pipeline's own sliding context
+        record["plan"]["context"] = {"mechanism": "FreeNoise", "context_length": spec.window, "context_stride": spec.window - spec.overlap}
     if spec.synthetic:
         record["note"] = "tiny-random has random weights: these frames are noise, useful only to test the pipeline"
     return record

@@ -28,7 +28,7 @@ from ..formats.params import GenerateParams, draw_seed
 from .progress import ProgressTracker, Reporter
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
-from .snapping import plan_size, plan_windows
+from .snapping import Window, plan_size, plan_windows
 from ..formats.take import TakeWriter
 from ..formats.take_record import storyboard_record, take_record
 from ..models.weights import ResolvedModel, resolve_model
@@ -38,6 +38,7 @@ from ..speed import quality
 from .windows import blend_window
 from .composite import keep_plate
 from .keyframes import paste_exact
+from . import carry
 
 
 @dataclass
@@ -84,6 +85,8 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
     spec = get_spec(model.backend)
     if params.mode not in spec.modes:
         raise ParamsError(f"backend {spec.name} supports mode(s) {', '.join(spec.modes)}, not {params.mode}")
+    if params.plate_from and "mask" not in spec.conditioning:
+        raise ParamsError(f"backend {spec.name} cannot keep pixels from another take; use a Wan VACE model, or drop --plate-from")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
     if (params.keyframes or set(params.controls.values()) - {"depth"}) and "mask" not in spec.conditioning:
@@ -122,8 +125,7 @@ def generate_take(
     )
     # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
     size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
-    windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule,
-                           prefer_inside=[k.index for k in inputs.shot.keyframes])
+    windows = plan_shot_windows(spec, len(bundle.frames), prefer_inside=[k.index for k in inputs.shot.keyframes or ()])
     progress = ProgressTracker(report, request.steps * len(windows), len(windows))
     runtime.reset_peak_memory()
     # Every place that uses tiny-random says its output is noise: the first event does too.
@@ -175,6 +177,10 @@ def generate_take(
             if inputs.shot.keep is not None:  # selective: the plate's own pixels outside the selection
                 for index in range(window.start, window.stop):
                     output[index] = keep_plate(output[index], inputs.shot.keep[index], inputs.shot.generate[index])
+            if inputs.shot.set_frames is not None:  # --plate-from: the source takes' pixels, exactly (above the plate)
+                for index in range(window.start, window.stop):
+                    kept = inputs.shot.set_frames[index]
+                    output[index] = keep_plate(output[index], kept.image, ~kept.valid)
             paste_exact(output, inputs.shot.keyframes, window.start, window.stop)  # exact keyframes: the image itself
 
         # 5. Write the take, all or nothing.
@@ -187,6 +193,7 @@ def generate_take(
         with ThreadPoolExecutor(max_workers=1) as encoder:
             preview_written = encoder.submit(writer.write_preview, output, bundle.fps)
             files = writer.write_frames(bundle.frame_numbers, output)
+            kept = carry.kept_record(writer, bundle, inputs.shot)
             qc = write_report(writer.partial, score_take(bundle, output.__getitem__), writer.final.name)
             preview = preview_written.result()
         timings["writing"] = time.perf_counter() - clock
@@ -195,6 +202,8 @@ def generate_take(
         record["speed"] = {**backend.applied, "prompt_embeddings_cached": cached}
         record["qc"] = qc
         record.update(storyboard_record(params, inputs.shot))
+        if kept is not None:
+            record["plate_from"] = kept
         writer.write_json(record)
         path = writer.commit()
     except BaseException as error:
@@ -208,6 +217,14 @@ def generate_take(
     return TakeSummary(
         path=path, frames=len(bundle.frames), seconds=time.perf_counter() - started, synthetic=spec.synthetic, timings=timings
     )
+
+
+def plan_shot_windows(spec: BackendSpec, frame_count: int, prefer_inside=()) -> list[Window]:
+    """The windows of a shot: one pipeline call for a backend with its own sliding context (``context_windows``),
+    else ``plan_windows``' cheapest cover."""
+    if spec.context_windows:
+        return [Window(0, 0, frame_count, 0, spec.frame_rule.snap_up(frame_count))]
+    return plan_windows(frame_count, spec.window, spec.overlap, spec.frame_rule, prefer_inside=prefer_inside)
 
 
 def _check(cancel: threading.Event) -> None:

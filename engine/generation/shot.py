@@ -16,6 +16,8 @@ import numpy as np
 from ..formats.bundle import Bundle
 from . import controls as object_controls
 from . import keyframes as pinned
+from . import carry
+from .carry import CarriedPixels, FrameViews, SourceTake
 from .conditioning import depth_control_image, load_rgb, selection_mask, to_work_size
 from ..errors import ParamsError
 from ..formats.params import GenerateParams
@@ -44,6 +46,12 @@ class ShotConditioning:
     temporal: int = 4
     """The backend's temporal compression (frame rule modulus): how keyframes reach the latent mask."""
     controls: object_controls.ObjectControls | None = None
+    # issue 16 §3, §4: the carried layer (engine/generation/carry.py)
+    views: FrameViews | None = None
+    """Reprojection views of the bundle's frames (carry within the take), None without object motion."""
+    set_frames: list[CarriedPixels] | None = None
+    """Per bundle frame, what the ``plate_from`` source takes show of it (kept exactly), or None."""
+    sources: list[SourceTake] | None = None
 
 
 def build_shot_conditioning(bundle: Bundle, params: GenerateParams, temporal: int = 4) -> ShotConditioning:
@@ -69,8 +77,10 @@ def build_shot_conditioning(bundle: Bundle, params: GenerateParams, temporal: in
         keep = keep or _plate_frames(params.plate, bundle)
         generate = [(generate[i] if generate else True) & ~object_controls.kept_region(bundle.read_mask(i), resolved)
                     for i in range(len(bundle.frames))]
-    return ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference,
+    shot = ShotConditioning(depth=depth, generate=generate, keep=keep, reference=reference,
                             control=control, keyframes=keyframes, temporal=temporal, controls=resolved)
+    carry.prepare(shot, bundle, params)
+    return shot
 
 
 def model_view(shot: ShotConditioning, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +106,14 @@ def window_inputs(
 
     With ``carry_pixels`` (backends that take a keep/generate mask), carried frames, already
     produced by the previous window, are given to the model as pixels to keep, so the new window
-    continues the picture instead of starting over. Frames added to reach the backend's frame rule
+    continues the picture instead of starting over; its other frames keep every pixel that earlier
+    frames or source takes already show (``carry``). Frames added to reach the backend's frame rule
     repeat the window's last frame and are dropped after decoding."""
     control, generate = [], []
     held = pinned.window_keyframes(shot.keyframes or [], window.start, window.length, window.generated, shot.temporal)
+    carried = carry.window_layers(
+        shot.views, shot.set_frames, output, list(range(window.start + window.carried, window.stop)), window.start + window.carried
+    ) if carry_pixels else {}
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
         if offset in held:  # keyframe pixels: the highest layer
@@ -114,6 +128,9 @@ def window_inputs(
         else:
             frame_generate = shot.generate[index]
             frame_control = np.where(frame_generate[:, :, None], (shot.control or shot.depth)[index], shot.keep[index])
+        if index in carried and offset not in held and not (offset < window.carried):  # carried pixels are kept, above the plate
+            frame_control = np.where(carried[index].valid[:, :, None], carried[index].image, frame_control)
+            frame_generate = frame_generate & ~carried[index].valid
         control.append(to_work_size(frame_control, plan))
         generate.append(to_work_size(frame_generate, plan, nearest=True))
     reference = to_work_size(shot.reference, plan) if shot.reference is not None else None

@@ -109,10 +109,23 @@ class Window:
 
 def plan_windows(frame_count: int, window: int, overlap: int, rule: FrameRule, prefer_inside=()) -> list[Window]:
     """Cover ``frame_count`` frames with windows of at most ``window`` frames overlapping by at least
-    ``overlap``. Every frame is in at least one window; the take keeps exactly ``frame_count`` frames.
+    ``overlap``, generating as few frames as possible. Every frame is in at least one window; the take
+    keeps exactly ``frame_count`` frames.
 
-    Windows after the first are spread evenly so the overlaps are as equal as possible, and each is
-    exactly ``window`` frames long (an accepted count), so only a short single-window shot is padded.
+    - Every window is a whole number of the model's latent frame groups (its length is a count the
+      ``rule`` accepts: 4k+1 for Wan), so no generated frame is padding, except in a shot shorter than
+      one window, or in a last window where padding is cheaper than a longer overlap.
+    - The cost, generated frames per shot frame (``plan_cost``), is minimal: the windows are no longer
+      and overlap no more than they need to (an 82-frame Wan shot is 49 + 50 frames carrying 17
+      (102 generated with the last window's padding), not two 81-frame windows carrying 80). Among equally cheap plans the most even lengths win.
+    - ``prefer_inside``: shot frame indexes (keyframes) that should fall inside one window rather than
+      at the windows' edges, where two windows overlap and are blended. A keyframe in an overlap counts
+      as costing one whole window, so it is moved out of the overlaps whenever that costs less; frames
+      of a shot that is one window are always inside.
+
+    Exact dynamic programme over (window stop, window length), linear in ``frame_count``; carries are
+    searched up to ``overlap + 2 * rule.modulus - 1`` frames (more never pays: a longer overlap only
+    costs frames, and one latent group of slack reaches every length the rule accepts).
     """
     if frame_count < 1:
         raise ValueError(f"a shot needs at least one frame, got {frame_count}")
@@ -122,39 +135,70 @@ def plan_windows(frame_count: int, window: int, overlap: int, rule: FrameRule, p
         raise ValueError(f"overlap must be in 0..{window - 1}, got {overlap}")
     if frame_count <= window:
         return [Window(0, 0, frame_count, 0, rule.snap_up(frame_count))]
-    stride = window - overlap
-    count = 1 + math.ceil((frame_count - window) / stride)
-    last_start = frame_count - window
-    starts = [round(i * last_start / (count - 1)) for i in range(count)]
-    starts = _keep_inside(starts, window, overlap, frame_count, set(prefer_inside))
-    windows = []
-    for index, start in enumerate(starts):
-        carried = 0 if index == 0 else starts[index - 1] + window - start
-        windows.append(Window(index, start, start + window, carried, window))
-    return windows
+    keyframes = sorted({int(p) for p in prefer_inside if 0 <= int(p) < frame_count})
+    most_carried = min(overlap + 2 * rule.modulus - 1, window - 1)
+    lengths = [n for n in range(overlap + 1, window + 1) if rule.accepts(n)]
+    # before[k] = keyframes before frame k: keyframes in [a, b) = before[b] - before[a]
+    before = [0] * (frame_count + 1)
+    for p in keyframes:
+        before[p + 1] += 1
+    for i in range(frame_count):
+        before[i + 1] += before[i]
+    penalty = window  # a keyframe in an overlap weighs as much as one more window
+
+    def key(cost: int, missed: int, squares: int, carried_squares: int) -> tuple:
+        # cheapest first, then fewest keyframes at edges, then the most even lengths and carries
+        return (cost + penalty * missed, missed, squares, carried_squares)
+
+    # best[(e, n)]: the best plan so far whose last window is n frames long and stops at shot frame e;
+    # the next window carries fewer than n frames, so it starts after this one.
+    best: dict[tuple[int, int], tuple] = {}
+    step: dict[tuple[int, int], tuple] = {}
+    for length in lengths:
+        if length < frame_count:
+            best[(length, length)] = key(length, 0, length * length, 0)
+            step[(length, length)] = (None, 0)
+    final, final_step = None, None
+    for stop in range(1, frame_count):
+        for previous_length in lengths:
+            current = best.get((stop, previous_length))
+            if current is None:
+                continue
+            cost_so_far = current[0] - penalty * current[1]
+            for carried in range(overlap, min(most_carried, previous_length - 1) + 1):
+                start = stop - carried
+                missed = current[1] + before[stop] - before[start]
+                carried_squares = current[3] + carried * carried
+                # the last window: whatever reaches the end, padded up to the rule
+                tail = frame_count - start
+                if carried < tail <= window and rule.snap_up(tail) <= window:
+                    generated = rule.snap_up(tail)
+                    candidate = key(cost_so_far + generated, missed, current[2] + generated * generated, carried_squares)
+                    if final is None or candidate < final:
+                        final, final_step = candidate, ((stop, previous_length), carried, tail, generated)
+                for length in lengths:
+                    end = start + length
+                    if end >= frame_count or length <= carried:
+                        continue
+                    candidate = key(cost_so_far + length, missed, current[2] + length * length, carried_squares)
+                    if candidate < best.get((end, length), (math.inf,)):
+                        best[(end, length)], step[(end, length)] = candidate, ((stop, previous_length), carried)
+    if final_step is None:
+        raise ValueError(f"no window plan covers {frame_count} frames with windows of {window} overlapping by {overlap}")
+    # Walk back from the last window.
+    state, carried, tail, generated = final_step
+    spans = [(frame_count - tail, frame_count, carried, generated)]
+    while state is not None:
+        (stop, length), (state, carried) = state, step[state]
+        spans.append((stop - length, stop, carried, length))
+    spans.reverse()
+    return [Window(index, start, stop, carried, generated) for index, (start, stop, carried, generated) in enumerate(spans)]
 
 
-def _keep_inside(starts: list[int], window: int, overlap: int, frame_count: int, preferred: set[int]) -> list[int]:
-    """Move inner window starts by a few frames so no ``preferred`` frame (a keyframe) sits on a
-    window's first or last frame, where a shot edge does not force it; overlaps stay >= ``overlap``.
-    (A placeholder kept simple: the window planner's owner replaces it.)"""
-    starts = list(starts)
+def plan_cost(windows: list[Window], frame_count: int) -> float:
+    """Transformer frames generated per shot frame (1.0: every frame generated once, nothing padded or overlapped)."""
+    return sum(w.generated for w in windows) / frame_count
 
-    def at_edge(start: int, index: int) -> bool:
-        first = start if index > 0 else None
-        last = start + window - 1 if start + window < frame_count else None
-        return bool(preferred & {first, last})
-
-    for index in range(1, len(starts) - 1):
-        if not at_edge(starts[index], index):
-            continue
-        for shift in sorted(range(-window // 2, window // 2 + 1), key=abs):
-            start = starts[index] + shift
-            fits = starts[index - 1] < start <= starts[index - 1] + window - overlap and starts[index + 1] <= start + window - overlap
-            if fits and not at_edge(start, index):
-                starts[index] = start
-                break
-    return starts
 
 
 def blend_weights(carried: int) -> list[float]:

@@ -108,3 +108,54 @@ controls = {{Hero = "pose"}}
     write(tmp_path, path.read_text().replace('"pose"', '"glow"'))
     with pytest.raises(ShotListError, match="control of Hero must be depth, pose or keep"):
         load_shot_list(path)
+
+
+def plate_from_list(tmp_path, references):
+    (tmp_path / "seq.blend").write_bytes(b"")  # the list only checks that it exists
+    shots = "".join(f'''
+[[shots]]
+name = "{name}"
+blend = "seq.blend"
+prompt = "p"
+plate_from = {refs!r}
+'''.replace("'", '"') for name, refs in references.items())
+    return write(tmp_path, '[defaults]\nmodel = "tiny-random"\n' + shots)
+
+
+def test_plate_from_names_shots_whose_takes_come_first(tmp_path):
+    shot_list = load_shot_list(plate_from_list(tmp_path, {"sh030": ["sh020"], "sh010": [], "sh020": ["sh010"]}))
+    by_name = {shot.name: shot for shot in shot_list.shots}
+    assert [shot.name for shot in shot_list.shots] == ["sh030", "sh010", "sh020"]  # the list's order is kept
+    assert [shot.name for shot in shot_list.schedule()] == ["sh010", "sh020", "sh030"]
+    assert by_name["sh030"].params.plate_from == [str(by_name["sh020"].take)]
+    assert by_name["sh010"].params.plate_from == []
+
+
+@pytest.mark.parametrize("references, fragment", [
+    ({"sh010": ["sh999"]}, "shot 'sh010': plate_from names 'sh999', which is not a shot of this list"),
+    ({"sh010": ["sh020"], "sh020": ["sh010"]}, "shots 'sh010' -> 'sh020' -> 'sh010' take their set from each other in a circle"),
+    ({"sh010": ["sh010"]}, "shots 'sh010' -> 'sh010' take their set"),
+])
+def test_unknown_or_circular_plate_from_is_one_problem(tmp_path, references, fragment):
+    with pytest.raises(ShotListError) as error:
+        load_shot_list(plate_from_list(tmp_path, references))
+    assert len(error.value.problems) == 1 and fragment in error.value.problems[0]
+
+
+def test_a_shot_waits_for_its_set_reference_and_fails_with_it(tmp_path):
+    import collections
+
+    from engine.batch.runner import ShotOutcome, _next_ready
+
+    shot_list = load_shot_list(plate_from_list(tmp_path, {"sh020": ["sh010"], "sh010": [], "sh030": ["sh010"]}))
+    shots = {shot.name: shot for shot in shot_list.shots}
+    outcomes = {name: ShotOutcome(name, status="queued") for name in shots}
+    queue = collections.deque(["sh020", "sh010", "sh030"])
+    assert _next_ready(queue, shots, outcomes) == "sh010"  # sh020 waits for it
+    outcomes["sh010"].status = "generating"
+    assert _next_ready(queue, shots, outcomes) is None and list(queue) == ["sh020", "sh030"]
+    outcomes["sh010"].status = "done"
+    assert _next_ready(queue, shots, outcomes) == "sh020"
+    outcomes["sh010"].status = "failed"
+    assert _next_ready(queue, shots, outcomes) is None and not queue
+    assert outcomes["sh030"].status == "failed" and "set reference, shot 'sh010', failed" in outcomes["sh030"].message

@@ -102,3 +102,18 @@ def test_open_folder_hands_the_take_folder_to_the_file_browser(three_takes, tmp_
     monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
     assert bpy.ops.neural_previs.take_open_folder(strip="Scene_take_001") == {"FINISHED"}
     assert (tmp_path / "opened.txt").read_text() == str(tmp_path / "a")
+
+
+def test_use_as_set_reference_lists_each_take_once_and_removes_it(three_takes, takes, tmp_path):
+    settings = three_takes.neural_previs
+    assert bpy.ops.neural_previs.take_use_as_set_reference(strip="Scene_take_001") == {"FINISHED"}
+    assert bpy.ops.neural_previs.take_use_as_set_reference(strip="Scene_take_003") == {"FINISHED"}
+    assert bpy.ops.neural_previs.take_use_as_set_reference(strip="Scene_take_001") == {"FINISHED"}  # already one
+    rows = takes.set_reference_rows(three_takes)
+    assert [(name, folder) for name, folder, _ in rows] == [("Scene_take_001", str(tmp_path / "a")), ("Scene_take_003", str(tmp_path / "c"))]
+    shutil.rmtree(tmp_path / "c")
+    assert [missing for _, _, missing in takes.set_reference_rows(three_takes)] == [False, True]
+    assert bpy.ops.neural_previs.set_reference_remove(index=1) == {"FINISHED"}
+    assert [item.name for item in settings.set_references] == ["Scene_take_001"]
+    with pytest.raises(RuntimeError, match="no set reference number 3"):
+        bpy.ops.neural_previs.set_reference_remove(index=2)

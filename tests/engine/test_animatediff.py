@@ -53,7 +53,7 @@ def tiny_animatediff(tmp_path_factory):
     return root
 
 
-def test_animatediff_controlnet_generates_exact_frames_over_two_windows(session, tiny_animatediff, tmp_path):
+def test_animatediff_controlnet_generates_a_long_shot_in_one_free_noise_call(session, tiny_animatediff, tmp_path):
     frames = list(range(1001, 1021))  # 20 frames: more than one 16-frame window
     bundle = make_bundle(tmp_path / "bundle", width=37, height=21, frames=frames)
     params = GenerateParams(
@@ -64,7 +64,9 @@ def test_animatediff_controlnet_generates_exact_frames_over_two_windows(session,
     record = json.loads((tmp_path / "take" / "take.json").read_text())
     assert record["resolved"]["backend"] == "animatediff-controlnet"
     assert set(record["model"]["components"]) == {"motion_adapter", "controlnet"}
-    assert [(w["first_frame"], w["last_frame"]) for w in record["plan"]["windows"]] == [(1001, 1016), (1005, 1020)]
+    # one pipeline call with FreeNoise's sliding contexts, not two windows cross-faded
+    assert [(w["first_frame"], w["last_frame"], w["generated"]) for w in record["plan"]["windows"]] == [(1001, 1020, 20)]
+    assert record["plan"]["context"] == {"mechanism": "FreeNoise", "context_length": 16, "context_stride": 12}
     assert (record["plan"]["work_width"], record["plan"]["work_height"]) == (40, 24)
     pngs = sorted((tmp_path / "take" / "frames").iterdir())
     assert [p.name for p in pngs] == [f"{f}.png" for f in frames]
@@ -79,3 +81,36 @@ def test_animatediff_refuses_selective_mode(session, tiny_animatediff, tmp_path)
     )
     with pytest.raises(ParamsError, match="supports mode"):
         generate_take(session, make_bundle(tmp_path / "bundle", frames=[1]), tmp_path / "take", params, lambda *a, **k: None)
+
+
+def test_a_long_shot_is_the_stock_pipeline_with_free_noise(session, tiny_animatediff, tmp_path):
+    """The engine's 20-frame take equals diffusers' own AnimateDiffControlNetPipeline with ``enable_free_noise``
+    (context 16, stride 12) on the same depth frames and seed; and the warm pipeline is left without FreeNoise."""
+    from diffusers import AnimateDiffControlNetPipeline, ControlNetModel, DDIMScheduler, MotionAdapter
+
+    import conformance
+
+    frames = list(range(1, 21))
+    bundle = make_bundle(tmp_path / "bundle", width=40, height=24, frames=frames)  # multiples of 8: no padding
+    params = GenerateParams(
+        prompt="neon street", model=str(tiny_animatediff / "base"), seed=4, steps=2, guidance=7.5,
+        motion_adapter=str(tiny_animatediff / "adapter"), controlnet=str(tiny_animatediff / "controlnet"),
+    )
+    generate_take(session, bundle, tmp_path / "take", params, lambda *a, **k: None)
+    take = np.stack([np.asarray(Image.open(tmp_path / "take" / "frames" / f"{f:04d}.png")) for f in frames])
+
+    info = conformance.read_shot(bundle)
+    control = [Image.fromarray(conformance.depth_image(conformance.read_depth(bundle / e["depth"]), info["near"], info["far"])) for e in info["frames"]]
+    stock = AnimateDiffControlNetPipeline.from_pretrained(
+        tiny_animatediff / "base", motion_adapter=MotionAdapter.from_pretrained(tiny_animatediff / "adapter"),
+        controlnet=ControlNetModel.from_pretrained(tiny_animatediff / "controlnet"),
+    )
+    stock.scheduler = DDIMScheduler.from_config(stock.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1)
+    stock.set_progress_bar_config(disable=True)
+    stock.enable_free_noise(context_length=16, context_stride=12)
+    expected = conformance.to_uint8(stock(
+        prompt="neon street", num_frames=20, height=24, width=40, conditioning_frames=control, num_inference_steps=2,
+        guidance_scale=7.5, generator=torch.Generator("cpu").manual_seed(4), output_type="np",
+    ).frames[0])
+    assert conformance.levels(take, expected) <= conformance.FRAME_TOLERANCE
+    assert not session._pipeline.free_noise_enabled  # the warm pipeline is as loaded for the next take

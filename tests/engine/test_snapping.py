@@ -1,8 +1,10 @@
 """Frame counts, sizes and windows: the take must land on exactly the shot's frames and pixels."""
 
+import math
+
 import pytest
 
-from engine.generation.snapping import FrameRule, blend_weights, plan_size, plan_windows
+from engine.generation.snapping import FrameRule, blend_weights, plan_cost, plan_size, plan_windows
 
 WAN = FrameRule(4, 1)
 ANY = FrameRule(1, 0)
@@ -44,7 +46,104 @@ def test_short_shot_is_one_padded_window():
 
 def test_long_shot_windows():
     windows = plan_windows(200, 81, 17, WAN)
-    assert [(w.start, w.stop) for w in windows] == [(0, 81), (60, 141), (119, 200)]
+    assert [(w.start, w.stop, w.carried) for w in windows] == [(0, 77, 0), (60, 137, 17), (120, 200, 17)]
+    assert sum(w.generated for w in windows) == 235  # 200 frames + 2 x 17 carried + 1 padding frame
+    assert plan_cost(windows, 200) == 235 / 200
+
+
+def test_82_frames_do_not_cost_two_full_windows():
+    windows = plan_windows(82, 81, 17, WAN)
+    assert len(windows) == 2 and windows[1].carried == 17
+    assert sum(w.generated for w in windows) == 102  # not 162 (two 81-frame windows carrying 80)
+
+
+def objective(windows, frame_count, window, keyframes):
+    """What the planner minimises: generated frames, plus one window's worth per keyframe in an overlap."""
+    missed = sum(any(w.start <= p < w.start + w.carried for w in windows[1:]) for p in set(keyframes))
+    return sum(w.generated for w in windows) + window * missed, missed
+
+
+def oracle(frame_count, window, overlap, rule, keyframes):
+    """The best objective over every plan (any accepted lengths, any carry >= overlap, a padded last window),
+    by exhaustive search on (stop, start) with memo: independent of the planner's restricted carries."""
+    import functools
+
+    keys = set(keyframes)
+
+    @functools.lru_cache(maxsize=None)
+    def rest(stop, start):  # best cost to finish, given a window [start, stop) already placed
+        if stop == frame_count:
+            return 0
+        best = math.inf
+        for new_start in range(start + 1, stop - overlap + 1):
+            missed = sum(new_start <= p < stop for p in keys)
+            for length in range(1, window + 1):
+                new_stop = new_start + length
+                if new_stop <= stop:
+                    continue
+                if new_stop >= frame_count:
+                    tail = frame_count - new_start
+                    generated = rule.snap_up(tail)
+                    if generated <= window:
+                        best = min(best, generated + window * missed)
+                    continue
+                if rule.accepts(length):
+                    best = min(best, length + window * missed + rest(new_stop, new_start))
+        return best
+
+    return min(length + rest(length, 0) for length in range(1, min(window, frame_count - 1) + 1) if rule.accepts(length))
+
+
+def check_plan(windows, frame_count, window, overlap, rule):
+    assert windows[0].start == 0 and windows[-1].stop == frame_count and windows[0].carried == 0
+    covered = set()
+    for index, w in enumerate(windows):
+        assert w.index == index
+        assert rule.accepts(w.generated) and w.length <= w.generated <= window
+        if w is not windows[-1]:
+            assert w.generated == w.length, "only the last window may be padded"
+        covered |= set(range(w.start, w.stop))
+    assert covered == set(range(frame_count))
+    for previous, current in zip(windows, windows[1:]):
+        assert previous.start < current.start < previous.stop < current.stop
+        assert current.carried == previous.stop - current.start >= overlap
+
+
+@pytest.mark.parametrize("rule, window, overlap", [(WAN, 9, 3), (WAN, 13, 5), (WAN, 13, 1), (ANY, 8, 2), (FrameRule(2, 0), 10, 3)])
+def test_plans_are_valid_and_as_cheap_as_exhaustive_search(rule, window, overlap):
+    for frame_count in range(window + 1, 34):
+        windows = plan_windows(frame_count, window, overlap, rule)
+        check_plan(windows, frame_count, window, overlap, rule)
+        assert objective(windows, frame_count, window, ())[0] == oracle(frame_count, window, overlap, rule, ()), frame_count
+
+
+@pytest.mark.parametrize("rule, window, overlap", [(WAN, 9, 3), (WAN, 13, 3), (ANY, 8, 2)])
+def test_keyframes_fall_inside_windows_when_possible(rule, window, overlap):
+    honoured = 0
+    for frame_count in range(window + 1, 30, 3):
+        for keyframe in range(frame_count):
+            for extra in ((), (frame_count // 2,)):
+                keyframes = (keyframe, *extra)
+                windows = plan_windows(frame_count, window, overlap, rule, prefer_inside=keyframes)
+                check_plan(windows, frame_count, window, overlap, rule)
+                value, missed = objective(windows, frame_count, window, keyframes)
+                assert value == oracle(frame_count, window, overlap, rule, keyframes), (frame_count, keyframes)
+                honoured += missed == 0
+    assert honoured > 0
+
+
+def test_a_keyframe_is_moved_out_of_an_overlap():
+    plain = plan_windows(200, 81, 17, WAN)
+    in_overlap = plain[1].start + 2
+    moved = plan_windows(200, 81, 17, WAN, prefer_inside=[in_overlap])
+    check_plan(moved, 200, 81, 17, WAN)
+    assert not any(w.start <= in_overlap < w.start + w.carried for w in moved[1:])
+    assert sum(w.generated for w in moved) < sum(w.generated for w in plain) + 81  # cheaper than one more window
+
+
+def test_short_shot_keyframes_are_inside_its_one_window():
+    (only,) = plan_windows(40, 81, 17, WAN, prefer_inside=[0, 39])
+    assert (only.start, only.stop, only.generated) == (0, 40, 41)
 
 
 def test_window_must_follow_the_rule():

@@ -45,14 +45,16 @@ def test_carried_frames_are_kept_pixels_for_mask_backends():
     for offset in range(second.carried):
         assert (inputs.control[offset] == 77).all() and not inputs.generate[offset].any()
     for offset in range(second.carried, 9):
-        assert (inputs.control[offset] == 100 + second.start + offset).all() and inputs.generate[offset].all()
+        index = second.start + min(offset, second.length - 1)  # padding frames repeat the last one
+        assert (inputs.control[offset] == 100 + index).all() and inputs.generate[offset].all()
 
 
 def test_carried_frames_keep_depth_for_backends_without_a_mask():
     second = plan_windows(20, 16, 4, FrameRule(1, 0))[1]
     output = np.full((20, 16, 16, 3), 77, np.uint8)
     inputs = window_inputs(shot(20), second, PLAN, output, seed=0, carry_pixels=False)
-    assert all((inputs.control[o] == 100 + second.start + o).all() for o in range(16))
+    assert inputs.frames == second.generated
+    assert all((inputs.control[o] == 100 + second.start + min(o, second.length - 1)).all() for o in range(second.generated))
 
 
 def test_short_window_repeats_its_last_frame_to_reach_the_rule():
