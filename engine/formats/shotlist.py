@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineError
+from ..models.loras import normalize_loras
 from .params import GenerateParams
 
 PARAM_KEYS = {f.name for f in dataclasses.fields(GenerateParams)}
@@ -138,7 +139,7 @@ def load_shot_list(path: str | Path) -> ShotList:
         scene = merged.get("scene")
         if scene is not None and not isinstance(scene, str):
             problems.append(f"{where}: 'scene' must be a string")
-        params = _params(merged, where, problems)
+        params = _params(merged, where, problems, root)
         out = (root / str(merged.get("out", defaults.get("out", "takes")))).resolve() / name
         if blend is not None and params is not None:
             shot_list.shots.append(Shot(name, blend, scene, frames, markers, params, out))
@@ -148,13 +149,28 @@ def load_shot_list(path: str | Path) -> ShotList:
     return shot_list
 
 
-def _params(merged: dict, where: str, problems: list[str]) -> GenerateParams | None:
+def _loras_beside(loras, root: Path):
+    """LoRA files named relative to the shot list, made absolute where the file is there."""
+    if not isinstance(loras, list):
+        return loras
+    placed = []
+    for entry in loras:
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if isinstance(path, str) and path and not Path(path).expanduser().is_absolute() and (root / path).is_file():
+            entry = {**entry, "path": str((root / path).resolve())}
+        placed.append(entry)
+    return placed
+
+
+def _params(merged: dict, where: str, problems: list[str], root: Path) -> GenerateParams | None:
     values = {key: merged[key] for key in PARAM_KEYS if key in merged}
     if isinstance(values.get("objects"), str):
         values["objects"] = [name.strip() for name in values["objects"].split(",") if name.strip()]
     if not values.get("prompt"):
         problems.append(f"{where}: 'prompt' is missing")
         return None
+    if "loras" in values:  # "PATH:WEIGHT" strings too; relative files are relative to the shot list
+        values["loras"] = _loras_beside(normalize_loras(values["loras"]), root)
     try:
         params = GenerateParams(**values)
         params.check()
