@@ -122,7 +122,8 @@ def read_header(path: Path) -> dict:
     return header
 
 
-_BLOCK = re.compile(r"(?:^|[._])(vace_blocks|blocks)[._](\d+)[._]")
+#: A Wan block right under the format's prefix (not e.g. Stable Diffusion's ``down_blocks_0_``).
+_BLOCK = re.compile(r"^(?:diffusion_model\.|transformer\.|base_model\.model\.|lora_unet_)?(vace_blocks|blocks)[._](\d+)[._]")
 #: Module (original, diffusers and musubi spellings) -> (in features, out features) as names of
 #: transformer dimensions: ``dim`` (heads x head size) or ``ffn``.
 _MODULE_DIMS = (

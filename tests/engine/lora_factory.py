@@ -104,5 +104,5 @@ def write_musubi(lora: LoraTensors, path: Path, alpha: float | None = None) -> P
 
 def _save(tensors: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    save_file({k: v.clone().contiguous() for k, v in tensors.items()}, str(path))
     return path
