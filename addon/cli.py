@@ -11,7 +11,9 @@ import sys
 
 import bpy
 
+from ..engine.errors import EngineError
 from ..engine.formats.params import QUALITIES
+from ..engine.models.loras import parse_lora_argument
 from .generation import NO_PLATE, Generation, GenerationError, GenerationRequest
 from .properties import SCENE_OFFLOAD_ITEMS
 
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     plate.add_argument("--plate-take", metavar="STRIP", help="selective mode: keep the pixels of this take strip outside the objects")
     plate.add_argument("--plate", metavar="FOLDER", help="selective mode: keep the pixels of this folder of frames outside the objects")
     plate.add_argument("--render-plate", action="store_true", help="selective mode: render the scene's own frames as the plate")
+    generate.add_argument("--lora", action="append", metavar="PATH_OR_REPO[:WEIGHT]",
+                          help="a LoRA .safetensors and its weight (default 1.0), e.g. style.safetensors:0.8; repeat for "
+                               "several; given at all, it replaces the scene's LoRA list")
     generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
     generate.add_argument("--scene", help="scene name (default: the file's active scene)")
     generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
@@ -68,6 +73,11 @@ def run(argv: list[str]) -> int:
 
 
 def _generate(context, args) -> int:
+    try:
+        loras = [parse_lora_argument(value) for value in args.lora] if args.lora is not None else None
+    except EngineError as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        return 2
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
@@ -85,6 +95,7 @@ def _generate(context, args) -> int:
         plate_take=args.plate_take,
         plate_directory=args.plate,
         output_directory=args.out,
+        loras=loras,
         allow_cpu=args.allow_cpu,
     )
     generation = Generation(context, request)

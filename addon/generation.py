@@ -14,6 +14,7 @@ is disabled mid-run. Either way nothing of the attempt is left: no strip, no tak
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -83,6 +84,8 @@ class GenerationRequest:
     plate_take: str | None = None
     plate_directory: str | None = None
     output_directory: str | None = None
+    loras: list[dict] | None = None
+    """``[{"path", "weight"}]`` instead of the scene's LoRA list (the headless command's --lora)."""
     allow_cpu: bool = False
     """Run a real model even when the engine turns out to be on the CPU (the artist confirmed)."""
     warnings: list[str] = field(default_factory=list)
@@ -131,6 +134,19 @@ def _selected_objects(settings, request: GenerationRequest) -> list[str]:
 
 def _pick(value, fallback):
     return fallback if value is None else value
+
+
+def _loras(settings, request: GenerationRequest) -> list[dict]:
+    """The take's LoRAs: the request's, else the scene's used ones, files as absolute paths."""
+    if request.loras is not None:
+        entries = [dict(entry) for entry in request.loras]
+    else:
+        entries = [{"path": lora.path, "weight": _decimal(lora.weight)} for lora in settings.loras if lora.enabled and lora.path.strip()]
+    for entry in entries:
+        path = entry["path"]
+        if path.startswith("//") or os.path.exists(bpy.path.abspath(path)):
+            entry["path"] = os.path.abspath(bpy.path.abspath(path))  # a repo id stays as it is
+    return entries
 
 
 def _decimal(value: float | None) -> float | None:
@@ -298,6 +314,7 @@ class Generation:
             quality=_pick(request.quality, settings.quality),
             offload=preferences.offload if offload == "preferences" else offload,
             device=preferences.device,
+            loras=_loras(settings, request),
         )
         try:
             params.check()

@@ -3,7 +3,7 @@
 import zlib
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..engine.formats.params import MAX_SEED, QUALITIES, QUALITY_DESCRIPTIONS
 from . import running_jobs
@@ -23,6 +23,22 @@ PLATE_ITEMS = (
     ("FOLDER", "Folder", "A folder of frames named by scene frame (0001.png, ...)"),
     ("RENDER", "Render Plate", "Render the scene's own frames with its render engine and settings, then keep them"),
 )
+
+
+# -- LoRAs (engine/models/loras.py) --
+class NeuralPrevisLora(bpy.types.PropertyGroup):
+    """One LoRA of the scene's takes: a .safetensors file (or a Hugging Face repo id) and its weight."""
+
+    path: StringProperty(
+        name="LoRA File",
+        description="A LoRA .safetensors file for Wan (ComfyUI, diffusers, Kohya/musubi or lightx2v format), "
+                    "or a Hugging Face repo id such as org/name/file.safetensors",
+        subtype="FILE_PATH",
+        options=BLEND_RELATIVE_PATH_OPTIONS,
+    )
+    weight: FloatProperty(name="Weight", description="How strongly the LoRA changes the model; 0 turns it off",
+                          default=1.0, soft_min=-2.0, soft_max=2.0, min=-10.0, max=10.0)
+    enabled: BoolProperty(name="Use", description="Use this LoRA for the scene's takes", default=True)
 
 
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
@@ -82,6 +98,9 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
         default="//neural_previs/",
         options=BLEND_RELATIVE_PATH_OPTIONS,
     )
+    # -- LoRAs --
+    loras: CollectionProperty(type=NeuralPrevisLora, name="LoRAs", description="LoRAs applied to the model for the scene's takes")
+    lora_index: IntProperty(name="Active LoRA", default=0, min=0)
 
 
 def _running(kind):
@@ -114,7 +133,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     engine_setup_status: StringProperty(default="")
 
 
-_CLASSES = (NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
+_CLASSES = (NeuralPrevisLora, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
 
 
 def register():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import ParamsError
 from ..models.catalog import KNOWN_MODELS
-from ..models.loras import ResolvedLora, resolve_lora
+from ..models.loras import LoraError, ResolvedLora, resolve_lora
 from .quality import DRAFT_FLOW_SHIFT
 
 #: Model name or repo id -> LoRA source, added with ``register``.
@@ -55,7 +55,18 @@ def resolve_draft_lora(params, model) -> ResolvedLora:
             f"quality {params.quality} needs a step-distillation LoRA, and none is known for {params.model} "
             f"(known for {', '.join(known)}); use quality final or preview"
         )
-    return resolve_lora(source, 1.0, model.path, params.download, role="draft")
+    try:
+        return resolve_lora(source, 1.0, model.path, params.download, role="draft")
+    except LoraError as error:
+        if params.model not in KNOWN_MODELS or "not downloaded" not in error.message:
+            raise
+        from ..models.weights import NotDownloaded
+
+        raise NotDownloaded(
+            f"weights for {params.model} are only partly downloaded: quality {params.quality} needs its step-distillation "
+            f"LoRA {source}; run `python -m engine download {params.model}` (it fetches only what is missing), or run again "
+            "with --download"
+        ) from None
 
 
 def scheduler_for(config):
