@@ -23,6 +23,14 @@ from ..models.loras import LoraError
 log = logging.getLogger(__name__)
 
 
+def runs_eagerly(request) -> bool:
+    """Whether the take's compiled blocks run eagerly because of its LoRAs: a style LoRA's weight is
+    a Python float torch.compile specializes on, so every new weight or LoRA set would recompile
+    the blocks (as long as the first compile, ~37 s on an H200, until torch's recompile limit).
+    The draft LoRA always runs at weight 1.0 alone, so a draft compiles once and stays compiled."""
+    return any(lora.role != "draft" for lora in getattr(request, "loras", ()))
+
+
 def adapter_name(lora) -> str:
     return f"lora_{lora.sha256[:16]}"
 

@@ -37,8 +37,7 @@ from ..speed.batched_guidance import batched_guidance
 from ..speed.switches import Switches, apply, denoisers
 from ..speed.text_encoder import text_encoder_on_device
 from ..speed.zero_latents import ZeroVideoLatents
-from . import BackendSpec
-from .lora_adapters import LoraAdapters
+from . import BackendSpec, lora_adapters
 
 
 class Backend:
@@ -53,7 +52,7 @@ class Backend:
         self.applied: dict = {}
         self.zero_latents = ZeroVideoLatents()
         #: LoRA adapters loaded into this backend's pipeline, kept across takes (``lora_adapters``).
-        self.loras = LoraAdapters()
+        self.loras = lora_adapters.LoraAdapters()
 
     # ---------------------------------------------------------------------------------- loading
 
@@ -169,7 +168,8 @@ class Backend:
                 not in regional_compile.compiled_sizes(denoisers(pipeline)[0]))
 
     def _compiles(self, request) -> bool:
-        return self.switches.compile and quality.resolve(request.params, self.spec).compiled
+        return (self.switches.compile and quality.resolve(request.params, self.spec).compiled
+                and not lora_adapters.runs_eagerly(request))
 
     def _size_vae_tiles(self, pipeline, window) -> None:
         tiles = vae_tiling.size_tiles(pipeline.vae, window.height, window.width, self.switches.vae_tile_pixels)

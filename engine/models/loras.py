@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -223,12 +224,12 @@ def locate(source: str, download: bool = False, base: Path | None = None) -> tup
     if not local.is_absolute() and base is not None and (base / local).exists():
         local = base / local
     if local.is_file():
-        return local.resolve(), None
+        return _absolute(local), None
     if local.is_dir():
         files = sorted(local.glob("*.safetensors"))
         if len(files) != 1:
             raise LoraError(f"LoRA folder {source} holds {len(files)} .safetensors files; name the file itself")
-        return files[0].resolve(), None
+        return _absolute(files[0]), None
     repo_id, filename = _hub_parts(source)
     if repo_id is None:
         raise LoraError(f"LoRA {source} does not exist: give a .safetensors file, org/name/file.safetensors or a repo id")
@@ -275,13 +276,19 @@ def _from_hub(source: str, repo_id: str, filename: str | None, download: bool) -
     cache = hub_cache_dir()
     found = cached_file(cache, repo_id, filename)
     if found is not None:
-        return found.resolve()
+        return _absolute(found)
     if not download:
         raise LoraError(f"LoRA {source} is not downloaded: run again with --download (it fetches it into {cache}), "
                         "or give a local .safetensors file")
     from .download import download_file
 
-    return download_file(repo_id, filename, cache).resolve()
+    return _absolute(download_file(repo_id, filename, cache))
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised, but symbolic links kept: a hub snapshot's file links to a blob
+    named by its hash, and the file's own name is what people recognise (and what says .safetensors)."""
+    return Path(os.path.abspath(path))
 
 
 def transformer_config(model_path: Path) -> dict | None:

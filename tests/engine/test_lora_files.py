@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 import torch
 
@@ -196,3 +198,110 @@ def test_a_hub_lora_not_downloaded_says_how(engine_cache, bundle, tmp_path, monk
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(LoraError, match="not downloaded: run again with --download"):
         check(bundle, tmp_path, Path("someone/wan-loras/style.safetensors"))
+
+
+def test_compiled_blocks_run_eagerly_with_style_loras_and_compiled_with_the_draft_lora():
+    from dataclasses import replace as with_fields
+
+    from engine.backends import load_backend
+    from engine.generation.generate import Request
+    from engine.models.loras import ResolvedLora
+
+    backend = load_backend("wan-vace")
+    backend.switches = with_fields(backend.switches, compile=True)
+    style = ResolvedLora("s.safetensors", Path("s.safetensors"), "0" * 64, 0.8, "diffusers")
+    distill = with_fields(style, role="draft", weight=1.0)
+    final, draft_params = GenerateParams(prompt="p"), GenerateParams(prompt="p", quality="draft")
+    assert backend._compiles(Request(final, 30, 5.0, 1))
+    assert not backend._compiles(Request(final, 30, 5.0, 1, loras=(style,)))
+    assert backend._compiles(Request(draft_params, 4, 1.0, 1, loras=(distill,)))
+    assert not backend._compiles(Request(draft_params, 4, 1.0, 1, loras=(distill, style)))
+
+
+# ---------------------------------------------------------------------- where LoRAs come from
+
+
+def test_shot_list_loras_defaults_per_shot_and_relative_to_the_list(tmp_path):
+    from engine.formats.shotlist import ShotListError, load_shot_list
+
+    (tmp_path / "seq.blend").write_bytes(b"BLENDER")
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "ink.safetensors").write_bytes(b"")
+    shots = tmp_path / "shots.toml"
+    shots.write_text('''
+[defaults]
+model = "tiny-random"
+loras = ["loras/ink.safetensors:0.6"]
+
+[[shots]]
+name = "sh010"
+blend = "seq.blend"
+prompt = "a"
+
+[[shots]]
+name = "sh020"
+blend = "seq.blend"
+prompt = "b"
+quality = "draft"
+loras = [{ path = "org/name/film.safetensors", weight = 0.4 }]
+''', encoding="utf-8")
+    first, second = load_shot_list(shots).shots
+    assert first.params.loras == [{"path": str((tmp_path / "loras" / "ink.safetensors").resolve()), "weight": 0.6}]
+    assert second.params.loras == [{"path": "org/name/film.safetensors", "weight": 0.4}] and second.params.quality == "draft"
+    shots.write_text(shots.read_text().replace("weight = 0.4", "weight = 40"), encoding="utf-8")
+    with pytest.raises(ShotListError, match="shot 'sh020': LoRA org/name/film.safetensors: weight must be"):
+        load_shot_list(shots)
+
+
+def test_a_hub_lora_is_found_in_the_hub_cache_offline(tmp_path, monkeypatch):
+    from engine.models.loras import locate
+
+    snapshot = tmp_path / "hub" / "models--someone--wan-loras" / "snapshots" / "abc123"
+    (snapshot / "styles").mkdir(parents=True)
+    factory.write_diffusers(factory.random_lora(1), snapshot / "styles" / "ink.safetensors")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert locate("someone/wan-loras/styles/ink.safetensors") == (snapshot / "styles" / "ink.safetensors", "someone/wan-loras")
+    assert locate("someone/wan-loras")[0] == snapshot / "styles" / "ink.safetensors"  # its only .safetensors
+
+
+def test_the_known_models_name_their_draft_loras():
+    from engine.models.catalog import KNOWN_MODELS
+    from engine.speed import draft
+
+    assert draft.distill_lora_source("wan-vace-14b") == (
+        "lightx2v/Wan2.1-T2V-14B-StepDistill-CfgDistill-Lightx2v/loras/Wan21_T2V_14B_lightx2v_cfg_step_distill_lora_rank64.safetensors")
+    assert draft.distill_lora_source("Wan-AI/Wan2.1-VACE-1.3B-diffusers") == (
+        "Kijai/WanVideo_comfy/Wan21_CausVid_bidirect2_T2V_1_3B_lora_rank32.safetensors")
+    assert draft.distill_lora_source("animatediff-controlnet") is None
+    assert KNOWN_MODELS["wan-vace-14b"].describe()["draft_lora"].startswith("lightx2v/")
+    from engine.models.download import _lora_files
+
+    assert _lora_files("wan-vace-1.3b") == [KNOWN_MODELS["wan-vace-1.3b"].draft_lora] and _lora_files("tiny-random") == []
+
+
+def test_generate_downloads_a_hub_lora_with_download_and_records_it(engine_cache, tmp_path):
+    """``--lora org/name/file.safetensors:W --download`` against a Hub on 127.0.0.1: only that file is
+    fetched (resumable, checked like a model's files), then the take records it."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from engine_testlib import REPO_ROOT, engine_env
+    from tests.hub_server import LocalHub, Repo
+
+    lora = factory.write_original(factory.random_lora(3), tmp_path / "ink.safetensors", alpha=2.0)
+    files = {"styles/ink.safetensors": lora.read_bytes(), "styles/other.safetensors": b"x" * 64, "README.md": b"# loras\n"}
+    bundle = make_bundle(tmp_path / "bundle", frames=[1, 2, 3, 4, 5])
+    env = {**engine_env(engine_cache), "HF_HOME": str(tmp_path / "models"), "HF_TOKEN_PATH": str(tmp_path / "no-token")}
+    env.pop("HF_HUB_OFFLINE")
+    with LocalHub({"studio/wan-loras": Repo(files)}) as hub:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "generate", str(bundle), "--out", str(tmp_path / "take"), "--model", "tiny-random",
+             "--prompt", "neon", "--steps", "1", "--seed", "3", "--lora", "studio/wan-loras/styles/ink.safetensors:0.5", "--download"],
+            cwd=REPO_ROOT, env={**env, "HF_ENDPOINT": hub.url}, capture_output=True, text=True, timeout=300)
+        fetched = hub.fetched()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert fetched == ["styles/ink.safetensors"]
+    (recorded,) = json.loads((tmp_path / "take" / "take.json").read_text())["loras"]
+    assert (recorded["repo_id"], recorded["weight"], recorded["format"]) == ("studio/wan-loras", 0.5, "original")
+    assert recorded["sha256"] == hashlib.sha256(lora.read_bytes()).hexdigest()
