@@ -2,6 +2,7 @@
 
     [defaults]
     model = "tiny-random"     # and any generation parameter: steps, guidance, seed, negative_prompt, ...
+    loras = ["loras/ink.safetensors:0.8"]   # or [{path = "...", weight = 0.8}]; files relative to this file
     out = "takes"             # output root, relative to this file
 
     [[shots]]

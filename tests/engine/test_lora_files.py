@@ -305,3 +305,19 @@ def test_generate_downloads_a_hub_lora_with_download_and_records_it(engine_cache
     (recorded,) = json.loads((tmp_path / "take" / "take.json").read_text())["loras"]
     assert (recorded["repo_id"], recorded["weight"], recorded["format"]) == ("studio/wan-loras", 0.5, "original")
     assert recorded["sha256"] == hashlib.sha256(lora.read_bytes()).hexdigest()
+
+
+def test_hello_tells_whether_a_models_draft_lora_is_on_disk(tmp_path):
+    from engine.models import installed
+    from engine.models.catalog import KNOWN_MODELS
+
+    model = KNOWN_MODELS["wan-vace-1.3b"]
+    hub = tmp_path / "hub"
+    assert installed.model_state(model, hub, tmp_path / "cache")["draft_lora_installed"] is False
+    repo, filename = model.draft_lora
+    file = installed.storage_folder(hub, repo) / "snapshots" / ("b" * 40) / filename
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"")
+    state = installed.model_state(model, hub, tmp_path / "cache")
+    assert state["draft_lora_installed"] is True and state["installed"] is False  # the model itself is still missing
+    assert "draft_lora_installed" not in installed.model_state(KNOWN_MODELS["tiny-random"], hub, tmp_path / "cache")
