@@ -26,6 +26,7 @@ import bpy
 
 from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
+from ..engine.models.loras import check_file as check_lora_file
 from ..engine.worker import protocol
 from ..engine.worker.client import WorkerError
 from . import engine_session, model_download, model_store
@@ -318,6 +319,8 @@ class Generation:
         )
         try:
             params.check()
+            for lora in params.loras:  # before anything renders: a missing or wrong file is one line now
+                check_lora_file(lora["path"])
         except EngineError as error:
             raise GenerationError(for_artist(str(error), error.kind)) from None
         self.blender_settings = {

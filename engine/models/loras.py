@@ -299,6 +299,15 @@ def transformer_config(model_path: Path) -> dict | None:
         return None
 
 
+def check_file(source: str) -> None:
+    """The checks that need neither the model nor a hash: the file is there (or in the hub cache),
+    is safetensors and a Wan LoRA (the add-on runs them before it renders anything)."""
+    file, _ = locate(source)
+    if not file.name.endswith(".safetensors"):
+        raise LoraError(f"LoRA {file} is not a .safetensors file; LoRAs load from .safetensors only (never pickled .pt/.ckpt)")
+    check_fits(file, read_header(file), None)
+
+
 def resolve_lora(source: str, weight: float, model_path: Path | None, download: bool = False,
                  role: str = "style", base: Path | None = None) -> ResolvedLora:
     """Find, check and hash one LoRA (``LoraError`` naming it when it does not fit the model)."""

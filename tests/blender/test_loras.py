@@ -71,3 +71,16 @@ def test_the_headless_command_takes_lora_with_a_weight(shot, tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     record = take_record(strips_of(bpy.context.scene)["Scene_take_001"])
     assert [(entry["file"], entry["weight"]) for entry in record["loras"]] == [(str(lora), 0.5)]
+
+
+def test_a_missing_lora_is_one_line_before_anything_renders(shot, tmp_path):
+    missing = shot.neural_previs.loras.add()
+    missing.path = str(tmp_path / "gone.safetensors")
+    bundles_before = sorted(tmp_path.rglob("*.exr"))
+    try:
+        bpy.ops.neural_previs.generate()
+    except RuntimeError:
+        pass
+    error = bpy.context.window_manager.neural_previs.last_error
+    assert "gone.safetensors" in error and "does not exist" in error and "\n" not in error
+    assert sorted(tmp_path.rglob("*.exr")) == bundles_before and "Scene_take_001" not in strips_of(shot)
