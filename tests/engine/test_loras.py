@@ -180,3 +180,31 @@ def test_draft_without_a_known_distill_lora_is_one_line(shot, engine_cache):
         check_inputs(shot.bundle, shot.bundle.parent / "never", shot.params.__class__(
             prompt="a street", model="tiny-random", quality="draft"))
     assert "\n" not in str(error.value)
+
+
+def test_the_worker_protocol_switches_loras_between_requests(engine_cache, files, tmp_path):
+    """``"loras"`` in the protocol's params, through the real worker: the second request is warm and
+    runs the other LoRA and weight."""
+    import json
+    import sys
+
+    from engine.worker import protocol
+    from engine.worker.client import EngineClient
+    from engine_testlib import REPO_ROOT, engine_env
+
+    bundle = make_bundle(tmp_path / "bundle", frames=list(range(1, 6)))
+    client = EngineClient(python=sys.executable, package_root=str(REPO_ROOT), env=engine_env(engine_cache))
+    client.start(timeout=120)
+    try:
+        records = []
+        for index, loras in enumerate(([{"path": str(files["original"]), "weight": 0.8}], [f"{files['musubi']}:0.3"])):
+            params = {"model": "tiny-random", "prompt": "rainy neon street", "seed": 1, "steps": 1, "loras": loras}
+            request_id = client.generate(bundle, tmp_path / f"take{index}", params)
+            events = list(client.events(request_id, timeout=120))
+            assert isinstance(events[-1], protocol.Result), events[-1]
+            records.append(json.loads((tmp_path / f"take{index}" / "take.json").read_text()))
+    finally:
+        client.close()
+    assert [r["warm"] for r in records] == [False, True]
+    assert [(r["loras"][0]["file"], r["loras"][0]["weight"]) for r in records] == [
+        (str(files["original"]), 0.8), (str(files["musubi"]), 0.3)]
