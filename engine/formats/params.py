@@ -84,12 +84,6 @@ class GenerateParams:
     step-distillation LoRA at 4 steps without guidance, full size (``engine.speed.draft``);
     ``draft-preview``: draft on preview's pixels."""
 
-    # -- LoRAs (engine.models.loras) --
-    loras: list[dict] = field(default_factory=list)
-    """LoRAs applied to the model for this take: ``[{"path": FILE_OR_REPO, "weight": 0.8}]`` (weight
-    1.0 when left out). A path is a ``.safetensors`` file, ``org/name/file.safetensors`` or a repo id
-    holding one ``.safetensors``; entries may also be written ``"PATH:WEIGHT"``."""
-
     offload: str = "none"
     """Memory profile: ``none`` (all on the GPU), ``model`` (one model on the GPU at a time),
     ``group`` (groups of layers streamed to the GPU: least memory, slowest)."""
@@ -111,6 +105,12 @@ class GenerateParams:
 
     controlnet: str | None = None
     """``animatediff-controlnet`` only: depth ControlNet folder or repo id (default: the backend's)."""
+
+    # -- LoRAs (engine.models.loras) --
+    loras: list[dict] = field(default_factory=list)
+    """LoRAs applied to the model for this take: ``[{"path": FILE_OR_REPO, "weight": 0.8}]`` (weight
+    1.0 when left out). A path is a ``.safetensors`` file, ``org/name/file.safetensors`` or a repo id
+    holding one ``.safetensors``; entries may also be written ``"PATH:WEIGHT"``."""
 
     def check(self) -> None:
         """Raise ``ParamsError`` with a precise message for the first invalid field.
