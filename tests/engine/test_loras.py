@@ -143,17 +143,32 @@ def distill(files, root):
 
 
 def test_draft_runs_its_lora_at_4_steps_without_an_unconditional_pass_like_stock(warm, shot, distill, engine_cache, tmp_path):
+    """In a compiling worker (regional compile with Inductor, as a warm CUDA worker runs it): the
+    draft runs its blocks compiled, with the LoRA inside them, within Inductor's 1 level of stock."""
+    import torch
+
     from engine.generation.runtime import resolve_runtime
     from engine.models.weights import resolve_model
+    from engine.speed import regional_compile
+    from engine.speed.switches import Switches
 
     draft_shot = shot.with_params(quality="draft", steps=None, guidance=None)
-    _, pipeline, _ = warm.pipeline(resolve_model("tiny-random"), resolve_runtime(draft_shot.params))
+    runtime = resolve_runtime(draft_shot.params)
+    backend, pipeline, _ = warm.pipeline(resolve_model("tiny-random"), runtime)
+    torch._dynamo.reset()
+    backend.configure(pipeline, runtime, Switches(compile=True))
     calls = []
     hook = pipeline.transformer.register_forward_hook(lambda module, args, kwargs_or_out: calls.append(1))
     try:
         take = engine_output(warm, draft_shot, tmp_path / "draft")
+        blocks = [m for m in pipeline.transformer.modules() if m.__class__.__name__ in pipeline.transformer._repeated_blocks]
+        assert blocks and all(m._compiled_call_impl is not None for m in blocks)
     finally:
         hook.remove()
+        regional_compile.set_compiled(pipeline.transformer, False)
+        backend.configure(pipeline, runtime, Switches())
+        torch._dynamo.reset()
+    assert take.record["speed"]["compile"] is True and "compile_failed" not in take.record["speed"]
     assert len(calls) == 4  # 4 steps, one window, one transformer call each: no unconditional pass
     resolved = take.record["resolved"]
     assert (resolved["steps"], resolved["guidance"], resolved["quality"]) == (4, 1.0, "draft")
