@@ -36,6 +36,7 @@ _FLAGS = {
     "mode": "Mode",
     "out": "Output Folder",
     "download": "Download",
+    "lora": "LoRAs",
 }
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on

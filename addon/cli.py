@@ -17,6 +17,8 @@ from ..engine.formats.params import QUALITIES
 from ..engine.generation.controls import parse_control_argument
 from ..engine.generation.keyframes import parse_keyframe_argument
 from .generation import NO_PLATE, NO_PLATE_TO_KEEP, Generation, GenerationError, GenerationRequest
+from ..engine.models.loras import parse_lora_argument
+from .generation import NO_PLATE, Generation, GenerationError, GenerationRequest
 from .properties import SCENE_OFFLOAD_ITEMS
 
 COMMAND = "neural_previs"
@@ -51,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="pin an image at a scene frame (repeatable; FRAME=IMAGE:guide keeps the model's frame); default: the scene's Keyframes list")
     generate.add_argument("--control", action="append", metavar="NAME=CONTROL",
                           help="an object's control: depth, pose or keep (repeatable); default: each object's own")
+    generate.add_argument("--lora", action="append", metavar="PATH_OR_REPO[:WEIGHT]",
+                          help="a LoRA .safetensors and its weight (default 1.0), e.g. style.safetensors:0.8; repeat for "
+                               "several; given at all, it replaces the scene's LoRA list")
     generate.add_argument("--out", help="output folder for bundles and takes (default: the scene's)")
     generate.add_argument("--scene", help="scene name (default: the file's active scene)")
     generate.add_argument("--save", action="store_true", help="save the .blend with the new strip")
@@ -90,6 +95,7 @@ def _storyboard(args) -> tuple[list[dict] | None, dict | None]:
 def _generate(context, args) -> int:
     try:
         keyframes, controls = _storyboard(args)
+        loras = [parse_lora_argument(value) for value in args.lora] if args.lora is not None else None
     except EngineError as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         return 2
@@ -112,6 +118,7 @@ def _generate(context, args) -> int:
         plate_take=args.plate_take,
         plate_directory=args.plate,
         output_directory=args.out,
+        loras=loras,
         allow_cpu=args.allow_cpu,
     )
     generation = Generation(context, request)

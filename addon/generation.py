@@ -14,6 +14,7 @@ is disabled mid-run. Either way nothing of the attempt is left: no strip, no tak
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import bpy
 
 from ..engine.errors import EngineError
 from ..engine.formats.params import GenerateParams
+from ..engine.models.loras import check_file as check_lora_file
 from ..engine.worker import protocol
 from ..engine.worker.client import WorkerError
 from . import engine_session, model_download, model_store, storyboard
@@ -89,6 +91,8 @@ class GenerationRequest:
     output_directory: str | None = None
     plate_from: list[str] | None = None
     """Take folders whose set is kept (default: the scene's set references, Use as Set Reference)."""
+    loras: list[dict] | None = None
+    """``[{"path", "weight"}]`` instead of the scene's LoRA list (the headless command's --lora)."""
     allow_cpu: bool = False
     """Run a real model even when the engine turns out to be on the CPU (the artist confirmed)."""
     # Storyboard control (issue 15)
@@ -142,6 +146,19 @@ def _selected_objects(settings, request: GenerationRequest) -> list[str]:
 
 def _pick(value, fallback):
     return fallback if value is None else value
+
+
+def _loras(settings, request: GenerationRequest) -> list[dict]:
+    """The take's LoRAs: the request's, else the scene's used ones, files as absolute paths."""
+    if request.loras is not None:
+        entries = [dict(entry) for entry in request.loras]
+    else:
+        entries = [{"path": lora.path, "weight": _decimal(lora.weight)} for lora in settings.loras if lora.enabled and lora.path.strip()]
+    for entry in entries:
+        path = entry["path"]
+        if path.startswith("//") or os.path.exists(bpy.path.abspath(path)):
+            entry["path"] = os.path.abspath(bpy.path.abspath(path))  # a repo id stays as it is
+    return entries
 
 
 def _decimal(value: float | None) -> float | None:
@@ -342,9 +359,12 @@ class Generation:
             keyframes=self._keyframes,
             controls=controls,
             plate_from=self._set_references(),
+            loras=_loras(settings, request),
         )
         try:
             params.check()
+            for lora in params.loras:  # before anything renders: a missing or wrong file is one line now
+                check_lora_file(lora["path"])
         except EngineError as error:
             raise GenerationError(for_artist(str(error), error.kind)) from None
         self.blender_settings = {

@@ -53,6 +53,22 @@ class NeuralPrevisSetReference(bpy.types.PropertyGroup):
     folder: StringProperty(name="Take Folder", description="The take's folder (absolute: it may belong to another shot)")
 
 
+# -- LoRAs (engine/models/loras.py) --
+class NeuralPrevisLora(bpy.types.PropertyGroup):
+    """One LoRA of the scene's takes: a .safetensors file (or a Hugging Face repo id) and its weight."""
+
+    path: StringProperty(
+        name="LoRA File",
+        description="A LoRA .safetensors file for Wan (ComfyUI, diffusers, Kohya/musubi or lightx2v format), "
+                    "or a Hugging Face repo id such as org/name/file.safetensors",
+        subtype="FILE_PATH",
+        options=BLEND_RELATIVE_PATH_OPTIONS,
+    )
+    weight: FloatProperty(name="Weight", description="How strongly the LoRA changes the model; 0 turns it off",
+                          default=1.0, soft_min=-2.0, soft_max=2.0, min=-10.0, max=10.0)
+    enabled: BoolProperty(name="Use", description="Use this LoRA for the scene's takes", default=True)
+
+
 class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     """Everything that decides a take, saved with the scene. Operator arguments override each field."""
 
@@ -115,6 +131,9 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     # Storyboard control (issue 15)
     keyframes: CollectionProperty(type=NeuralPrevisKeyframe, name="Keyframes")
     keyframe_index: IntProperty(name="Active Keyframe", default=0, min=0)
+    # -- LoRAs --
+    loras: CollectionProperty(type=NeuralPrevisLora, name="LoRAs", description="LoRAs applied to the model for the scene's takes")
+    lora_index: IntProperty(name="Active LoRA", default=0, min=0)
 
 
 def _running(kind):
@@ -147,7 +166,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     engine_setup_status: StringProperty(default="")
 
 
-_CLASSES = (NeuralPrevisKeyframe, NeuralPrevisSetReference, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
+_CLASSES = (NeuralPrevisKeyframe, NeuralPrevisSetReference, NeuralPrevisLora, NeuralPrevisSceneSettings, NeuralPrevisRuntimeState)
 
 
 def register():

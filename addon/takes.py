@@ -80,6 +80,16 @@ def strip_list(value) -> list[str]:
     return [name.strip() for name in str(value).split(",") if name.strip()]
 
 
+def _lora_list(value) -> list[dict]:
+    """The take's ``loras`` as stored on a strip (JSON text: a list of dicts is not an ID property)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [entry for entry in value or () if isinstance(entry, dict)]
+
+
 def take_row(strip) -> TakeRow:
     record = _record(strip)
     params, resolved = record.get("params", {}), record.get("resolved", {})
@@ -135,6 +145,11 @@ def apply_settings(scene, strip) -> list[str]:
         for folder in strip_list(params.get("plate_from") or []):
             item = settings.set_references.add()
             item.name, item.folder = Path(folder).name, folder
+    if "loras" in params:  # the take's LoRAs replace the scene's list
+        settings.loras.clear()
+        for entry in _lora_list(params["loras"]):
+            lora = settings.loras.add()
+            lora.path, lora.weight = str(entry.get("path", "")), float(entry.get("weight", 1.0))
     if settings.mode == "selective":
         source = blender.get("plate_source")
         if source == "TAKE" and find_take(scene, blender.get("plate_take", "")) is not None:

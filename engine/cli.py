@@ -22,6 +22,7 @@ from . import __version__
 from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
 from .generation.controls import parse_control_argument
 from .generation.keyframes import parse_keyframe_argument
+from .models.loras import parse_lora_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a take of another shot of the same set: the surfaces it shows are kept exactly (repeatable)")
     generate.add_argument("--conditioning-scale", type=float, default=1.0, metavar="X", help="depth conditioning strength (default: 1.0)")
     generate.add_argument("--quality", choices=QUALITIES, default="final",
-                          help="final, or preview: fewer steps and a quarter of the pixels, for fast iteration (default: final)")
+                          help="final; preview: fewer steps and a quarter of the pixels; draft: 4 steps without guidance "
+                               "with the model's step-distillation LoRA; draft-preview: both (default: final)")
     generate.add_argument("--offload", choices=OFFLOAD_PROFILES, default="none", help="GPU memory profile: none (fastest), model, group (least memory)")
     generate.add_argument("--device", default="auto", help="auto (CUDA GPU, else Apple GPU, else CPU), cpu, mps, cuda or cuda:N (default: auto)")
     generate.add_argument("--dtype", choices=DTYPES, default="auto", help="weights precision (default: the best the device computes, probed: bfloat16, else float16; float32 on the CPU)")
@@ -63,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="pin an image at a scene frame (repeatable); FRAME=IMAGE:guide conditions on it but keeps the model's frame")
     generate.add_argument("--control", action="append", default=[], metavar="NAME=CONTROL",
                           help="what an object's region shows the model: depth (default), pose (its skeleton) or keep (the plate's pixels); repeatable")
+    # -- LoRAs (engine.models.loras) --
+    generate.add_argument("--lora", action="append", default=[], metavar="PATH_OR_REPO[:WEIGHT]",
+                          help="a LoRA .safetensors (file, org/name/file.safetensors or org/name) with its weight "
+                               "(default 1.0), e.g. style.safetensors:0.8; repeat for several")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
     commands.add_parser("check", help="import torch and diffusers and report the device, as one JSON line (exit 0 when usable)")
@@ -105,6 +111,7 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         controlnet=args.controlnet,
         keyframes=[parse_keyframe_argument(text) for text in args.keyframe],
         controls=dict(parse_control_argument(text) for text in args.control),
+        loras=[parse_lora_argument(value) for value in args.lora],
     )
 
 

@@ -1,7 +1,7 @@
-"""Operators that fill in the scene's Neural Previs settings from the panel: the model, the prompt's text block."""
+"""Operators that fill in the scene's Neural Previs settings from the panel: the model, the prompt's text block, the LoRAs."""
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import IntProperty, StringProperty
 
 from ..addon.compat import BLEND_RELATIVE_PATH_OPTIONS
 from ..addon.generation import scene_prompt
@@ -48,6 +48,50 @@ class NEURAL_PREVIS_OT_prompt_edit(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class NEURAL_PREVIS_OT_lora_add(bpy.types.Operator):
+    bl_idname = "neural_previs.lora_add"
+    bl_label = "Add LoRA"
+    bl_description = "Choose a LoRA .safetensors file to apply to the model for this scene's takes"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: StringProperty(name="LoRA File", subtype="FILE_PATH", options={"SKIP_SAVE"} | BLEND_RELATIVE_PATH_OPTIONS)
+    filter_glob: StringProperty(default="*.safetensors", options={"HIDDEN", "SKIP_SAVE"})
+
+    def invoke(self, context, event):
+        if self.filepath:
+            return self.execute(context)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        if not self.filepath:
+            self.report({"ERROR"}, "Choose a LoRA .safetensors file")
+            return {"CANCELLED"}
+        settings = context.scene.neural_previs
+        lora = settings.loras.add()
+        lora.path = self.filepath
+        settings.lora_index = len(settings.loras) - 1
+        return {"FINISHED"}
+
+
+class NEURAL_PREVIS_OT_lora_remove(bpy.types.Operator):
+    bl_idname = "neural_previs.lora_remove"
+    bl_label = "Remove LoRA"
+    bl_description = "Remove the LoRA from this scene's list (the file stays where it is)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: IntProperty(name="Index", default=-1, options={"SKIP_SAVE"})
+
+    def execute(self, context):
+        settings = context.scene.neural_previs
+        index = self.index if self.index >= 0 else settings.lora_index
+        if not 0 <= index < len(settings.loras):
+            return {"CANCELLED"}
+        settings.loras.remove(index)
+        settings.lora_index = max(0, min(settings.lora_index, len(settings.loras) - 1))
+        return {"FINISHED"}
+
+
 def _show_in_text_editor(context, text) -> None:
     """A new window showing the text block: the artist's own layout is left as it is."""
     before = set(context.window_manager.windows[:])
@@ -61,7 +105,7 @@ def _show_in_text_editor(context, text) -> None:
     area.spaces.active.show_word_wrap = True
 
 
-_CLASSES = (NEURAL_PREVIS_OT_model_choose, NEURAL_PREVIS_OT_prompt_edit)
+_CLASSES = (NEURAL_PREVIS_OT_model_choose, NEURAL_PREVIS_OT_prompt_edit, NEURAL_PREVIS_OT_lora_add, NEURAL_PREVIS_OT_lora_remove)
 
 
 register, unregister = bpy.utils.register_classes_factory(_CLASSES)

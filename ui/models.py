@@ -69,6 +69,10 @@ def _draw_model(box, entry: dict, job) -> None:
     downloading = job is not None and job.model == entry["name"]
     if not entry.get("installed"):
         buttons.operator("neural_previs.model_download", text="Downloading" if downloading else "Download", icon="IMPORT").model = entry["name"]
+    elif entry.get("draft_lora") and entry.get("draft_lora_installed") is False:
+        # The Draft quality's step-distillation LoRA came later than the model: the same download fetches only it.
+        column.label(text="Draft quality needs its LoRA: Download fetches only that file", icon="INFO")
+        buttons.operator("neural_previs.model_download", text="Downloading" if downloading else "Download", icon="IMPORT").model = entry["name"]
     delete = buttons.row(align=True)
     delete.enabled = bool(entry.get("where") or entry.get("partial_bytes"))
     delete.operator("neural_previs.model_delete", text="Delete", icon="TRASH").model = entry["name"]

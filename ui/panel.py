@@ -122,6 +122,26 @@ def draw_set_references(layout, scene) -> None:
         line = box.row(align=True)
         line.label(text=name if not missing else f"{name}: folder missing", icon="ERROR" if missing else "SEQUENCE")
         line.operator("neural_previs.set_reference_remove", text="", icon="X").index = index
+# -- LoRAs --
+class NEURAL_PREVIS_UL_loras(bpy.types.UIList):
+    """One row per LoRA: used, file (with its file browser), weight."""
+
+    bl_idname = "NEURAL_PREVIS_UL_loras"
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "enabled", text="")
+        row.prop(item, "path", text="")
+        row.prop(item, "weight", text="")
+
+
+def _draw_loras(layout, settings) -> None:
+    header = layout.row(align=True)
+    header.label(text="LoRAs", icon="MODIFIER")
+    header.operator("neural_previs.lora_add", text="", icon="ADD")
+    if len(settings.loras):
+        header.operator("neural_previs.lora_remove", text="", icon="REMOVE")
+        layout.template_list("NEURAL_PREVIS_UL_loras", "", settings, "loras", settings, "lora_index", rows=2)
 
 
 class NEURAL_PREVIS_PT_main(bpy.types.Panel):
@@ -142,6 +162,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
         column.prop(settings, "negative_prompt", text="Avoid")
         _draw_model(column, context, settings)
         column.prop(settings, "quality", expand=True)
+        _draw_loras(column, settings)
         column.prop(settings, "conditioning_scale", slider=True)
         _draw_seed(column, scene, settings)
         row = column.row(align=True)
@@ -188,7 +209,7 @@ class NEURAL_PREVIS_PT_conditioning(bpy.types.Panel):
         layout.operator("neural_previs.import_take", icon="SEQUENCE")
 
 
-_CLASSES = (NEURAL_PREVIS_MT_models, NEURAL_PREVIS_PT_main, NEURAL_PREVIS_PT_conditioning)
+_CLASSES = (NEURAL_PREVIS_MT_models, NEURAL_PREVIS_UL_loras, NEURAL_PREVIS_PT_main, NEURAL_PREVIS_PT_conditioning)
 
 
 register, unregister = bpy.utils.register_classes_factory(_CLASSES)

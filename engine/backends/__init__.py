@@ -65,6 +65,9 @@ class BackendSpec:
     """Module (relative to this package) that builds this backend's weights locally instead of
     downloading them: it provides ``ensure_built(cache_root) -> Path`` and ``built_folder(cache_root)
     -> Path`` (``tiny-random``). ``None``: weights come from a folder or the Hugging Face Hub."""
+    # -- LoRAs (engine.models.loras) --
+    loras: bool = False
+    """Whether the backend loads LoRAs (``--lora``, ``quality draft``) into its transformer(s)."""
 
     def describe(self) -> dict:
         """The JSON-friendly summary sent in ``hello``."""
@@ -99,6 +102,7 @@ BACKENDS: dict[str, BackendSpec] = {
             default_steps=30,
             default_guidance=5.0,
             pipeline_classes=("WanVACEPipeline",),
+            loras=True,
         ),
         BackendSpec(
             name="animatediff-controlnet",
@@ -134,6 +138,7 @@ BACKENDS: dict[str, BackendSpec] = {
             default_guidance=5.0,
             pipeline_classes=("WanVACEPipeline",),
             synthetic=True,
+            loras=True,
         ),
     )
 }

@@ -32,12 +32,12 @@ from PIL import Image
 
 from ..errors import ModelError
 from ..generation.windows import WindowInputs
-from ..speed import offload, policy, quality, regional_compile, vae_tiling
+from ..speed import draft, offload, policy, quality, regional_compile, vae_tiling
 from ..speed.batched_guidance import batched_guidance
 from ..speed.switches import Switches, apply, denoisers
 from ..speed.text_encoder import text_encoder_on_device
 from ..speed.zero_latents import ZeroVideoLatents
-from . import BackendSpec
+from . import BackendSpec, lora_adapters
 
 
 class Backend:
@@ -51,6 +51,8 @@ class Backend:
         self.switches = Switches()
         self.applied: dict = {}
         self.zero_latents = ZeroVideoLatents()
+        #: LoRA adapters loaded into this backend's pipeline, kept across takes (``lora_adapters``).
+        self.loras = lora_adapters.LoraAdapters()
 
     # ---------------------------------------------------------------------------------- loading
 
@@ -155,6 +157,10 @@ class Backend:
         if not self._compiles(request):
             stack.enter_context(regional_compile.eager(denoisers(pipeline)))
         stack.enter_context(self.zero_latents.around(pipeline.vae))
+        # The take's LoRAs with their weights (all adapters off after), and a draft's schedule.
+        stack.enter_context(self.loras.around(pipeline, getattr(request, "loras", ())))
+        if quality.resolve(request.params, self.spec).draft:
+            stack.enter_context(draft.draft_scheduler(pipeline))
         return stack
 
     def compiles_first(self, pipeline, window: WindowInputs, request) -> bool:
@@ -162,7 +168,8 @@ class Backend:
                 not in regional_compile.compiled_sizes(denoisers(pipeline)[0]))
 
     def _compiles(self, request) -> bool:
-        return self.switches.compile and quality.resolve(request.params, self.spec).compiled
+        return (self.switches.compile and quality.resolve(request.params, self.spec).compiled
+                and not lora_adapters.runs_eagerly(request))
 
     def _size_vae_tiles(self, pipeline, window) -> None:
         tiles = vae_tiling.size_tiles(pipeline.vae, window.height, window.width, self.switches.vae_tile_pixels)

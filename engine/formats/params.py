@@ -12,13 +12,16 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ParamsError
+from ..models.loras import check_loras, normalize_loras
 
 MODES = ("restyle", "selective")
-QUALITIES = ("final", "preview")
+QUALITIES = ("final", "preview", "draft", "draft-preview")
 #: What each quality means, for a user interface that lists them (one without an entry shows its name).
 QUALITY_DESCRIPTIONS = {
     "final": "The model's own steps at the full working size",
     "preview": "Fast iteration: fewer steps and a quarter of the pixels, scaled back to the shot's size",
+    "draft": "4 steps without guidance with the model's step-distillation LoRA, at the full size",
+    "draft-preview": "Draft's 4 steps on preview's quarter of the pixels: the fastest",
 }
 OFFLOAD_PROFILES = ("none", "model", "group")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -77,7 +80,9 @@ class GenerateParams:
 
     quality: str = "final"
     """``final``, or ``preview`` for fast iteration: fewer steps (12 unless ``steps`` is given) and a
-    quarter of the pixels, scaled back up to the shot's size."""
+    quarter of the pixels, scaled back up to the shot's size; ``draft``: the model's
+    step-distillation LoRA at 4 steps without guidance, full size (``engine.speed.draft``);
+    ``draft-preview``: draft on preview's pixels."""
 
     offload: str = "none"
     """Memory profile: ``none`` (all on the GPU), ``model`` (one model on the GPU at a time),
@@ -115,6 +120,11 @@ class GenerateParams:
     """Takes of other shots of the same set (``--plate-from TAKE_DIR``, repeatable): the static and rigid
     surfaces they show are reprojected into this shot through both bundles, kept exactly in the output
     (``kept/<frame>.png`` says where), and the rest is generated to match them. Earlier takes win."""
+    # -- LoRAs (engine.models.loras) --
+    loras: list[dict] = field(default_factory=list)
+    """LoRAs applied to the model for this take: ``[{"path": FILE_OR_REPO, "weight": 0.8}]`` (weight
+    1.0 when left out). A path is a ``.safetensors`` file, ``org/name/file.safetensors`` or a repo id
+    holding one ``.safetensors``; entries may also be written ``"PATH:WEIGHT"``."""
 
     def check(self) -> None:
         """Raise ``ParamsError`` with a precise message for the first invalid field.
@@ -173,6 +183,7 @@ class GenerateParams:
 
         check_keyframes(self.keyframes)
         check_controls(self.controls, self.plate)
+        check_loras(self.loras)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -187,6 +198,7 @@ class GenerateParams:
         if unknown:
             raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         params = cls(**data)
+        params.loras = normalize_loras(params.loras)
         if isinstance(params.objects, str):
             params.objects = [name for name in params.objects.split(",") if name]
         return params

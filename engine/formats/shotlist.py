@@ -2,6 +2,7 @@
 
     [defaults]
     model = "tiny-random"     # and any generation parameter: steps, guidance, seed, negative_prompt, ...
+    loras = ["loras/ink.safetensors:0.8"]   # or [{path = "...", weight = 0.8}]; files relative to this file
     out = "takes"             # output root, relative to this file
 
     [[shots]]
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineError
+from ..models.loras import normalize_loras
 from .params import GenerateParams
 
 PARAM_KEYS = {f.name for f in dataclasses.fields(GenerateParams)}
@@ -175,7 +177,20 @@ def load_shot_list(path: str | Path) -> ShotList:
     return shot_list
 
 
-def _params(merged: dict, where: str, problems: list[str], root: Path | None = None) -> GenerateParams | None:
+def _loras_beside(loras, root: Path):
+    """LoRA files named relative to the shot list, made absolute where the file is there."""
+    if not isinstance(loras, list):
+        return loras
+    placed = []
+    for entry in loras:
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if isinstance(path, str) and path and not Path(path).expanduser().is_absolute() and (root / path).is_file():
+            entry = {**entry, "path": str((root / path).resolve())}
+        placed.append(entry)
+    return placed
+
+
+def _params(merged: dict, where: str, problems: list[str], root: Path) -> GenerateParams | None:
     values = {key: merged[key] for key in PARAM_KEYS if key in merged}
     if root is not None and isinstance(values.get("keyframes"), list):  # keyframe images resolve like the list's other paths
         values["keyframes"] = [
@@ -188,6 +203,8 @@ def _params(merged: dict, where: str, problems: list[str], root: Path | None = N
     if not values.get("prompt"):
         problems.append(f"{where}: 'prompt' is missing")
         return None
+    if "loras" in values:  # "PATH:WEIGHT" strings too; relative files are relative to the shot list
+        values["loras"] = _loras_beside(normalize_loras(values["loras"]), root)
     try:
         params = GenerateParams(**values)
         params.check()

@@ -40,6 +40,7 @@ def take_record(bundle, params, request, model, spec, runtime, size, windows, ti
             "steps": request.steps,
             "guidance": request.guidance,
             "seed": request.seed,
+            "quality": params.quality,
             "window_seeds": "seed + window index",
         },
         "model": model.describe(),

@@ -34,7 +34,7 @@ from ..formats.take_record import storyboard_record, take_record
 from ..models.weights import ResolvedModel, resolve_model
 from ..qc.report import write_report
 from ..qc.score import score_take
-from ..speed import quality
+from ..speed import draft, quality
 from .windows import blend_window
 from .composite import keep_plate
 from .keyframes import paste_exact
@@ -51,6 +51,8 @@ class Request:
     guidance: float
     seed: int
     """The take's seed; window i uses seed + i."""
+    loras: tuple = ()
+    """The take's LoRAs, checked (``engine.models.loras.ResolvedLora``; the draft LoRA included)."""
 
 
 @dataclass
@@ -62,6 +64,8 @@ class CheckedInputs:
     model: ResolvedModel
     spec: BackendSpec
     shot: ShotConditioning
+    loras: list = field(default_factory=list)
+    """``ResolvedLora`` for each LoRA of the take (``--lora`` and ``quality draft``'s), checked against the model."""
 
 
 @dataclass
@@ -92,7 +96,8 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
     if (params.keyframes or set(params.controls.values()) - {"depth"}) and "mask" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} cannot keep pixels, so it takes no keyframes and no pose or keep controls; use a Wan VACE model")
     shot = build_shot_conditioning(bundle, params, temporal=spec.frame_rule.modulus)
-    return CheckedInputs(bundle=bundle, writer=writer, model=model, spec=spec, shot=shot)
+    loras = draft.take_loras(params, model, spec)  # before any weights load: a misfit LoRA is one line
+    return CheckedInputs(bundle=bundle, writer=writer, model=model, spec=spec, shot=shot, loras=loras)
 
 
 def generate_take(
@@ -122,6 +127,7 @@ def generate_take(
         steps=resolved.steps,
         guidance=resolved.guidance,
         seed=params.seed if params.seed is not None else draw_seed(),
+        loras=tuple(inputs.loras),
     )
     # ``preview`` works on fewer pixels; the frames are scaled back to the shot's size.
     size = plan_size(bundle.width, bundle.height, spec.size_multiple, resolved.max_pixels)
@@ -200,6 +206,7 @@ def generate_take(
         timings["total"] = time.perf_counter() - started
         record = take_record(bundle, params, request, model, spec, runtime, size, windows, timings, warm, files, preview)
         record["speed"] = {**backend.applied, "prompt_embeddings_cached": cached}
+        record.update(draft.record_fields(request, model))  # loras, and the draft's LoRA and schedule
         record["qc"] = qc
         record.update(storyboard_record(params, inputs.shot))
         if kept is not None:

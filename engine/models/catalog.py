@@ -52,6 +52,10 @@ class KnownModel:
     gpu_memory_gb: dict = field(default_factory=dict)
     """GPU memory counted by ``benchmarks/memory.py`` per ``--offload`` profile (``group``, ``none``);
     empty where it has not been counted."""
+    # -- quality draft (engine.speed.draft) --
+    draft_lora: tuple[str, str] | None = None
+    """``(repo, file)`` of the step-distillation LoRA ``quality draft`` loads (downloaded with the
+    model); ``None``: no distill LoRA is known for this model, so it has no draft quality."""
 
     @property
     def repos(self) -> tuple[str, ...]:
@@ -70,6 +74,7 @@ class KnownModel:
             "download_gb": self.download_gb,
             "gpu_memory_gb": dict(self.gpu_memory_gb),
             "gpu_card_gb": {profile: card_gb(counted) for profile, counted in self.gpu_memory_gb.items()},
+            "draft_lora": "/".join(self.draft_lora) if self.draft_lora else None,
         }
 
 
@@ -78,6 +83,15 @@ def card_gb(counted_gb: float) -> int:
     needed = counted_gb + ALLOCATOR_MARGIN_GB
     return next((size for size in CARD_SIZES_GB if size >= needed), math.ceil(needed))
 
+
+#: Step-distillation LoRAs for ``quality draft`` (docs/engine.md, "Draft quality"). The 14B's is
+#: lightx2v's CFG + step distillation of Wan2.1-T2V-14B (rank 64, 631 MB, original key names). lightx2v
+#: published no LoRA for the 1.3B (only fully distilled 1.3B models), so the 1.3B uses CausVid's
+#: bidirectional 1.3B LoRA as Kijai publishes it (rank 32, ~94 MB), which is also run at 4 steps
+#: without guidance. Both were trained on Wan2.1 T2V and act on the blocks VACE shares with it.
+DRAFT_LORA_14B = ("lightx2v/Wan2.1-T2V-14B-StepDistill-CfgDistill-Lightx2v",
+                  "loras/Wan21_T2V_14B_lightx2v_cfg_step_distill_lora_rank64.safetensors")
+DRAFT_LORA_1_3B = ("Kijai/WanVideo_comfy", "Wan21_CausVid_bidirect2_T2V_1_3B_lora_rank32.safetensors")
 
 KNOWN_MODELS: dict[str, KnownModel] = {
     model.name: model
@@ -91,11 +105,13 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             "wan-vace-1.3b", "wan-vace", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", title="Wan2.1 VACE 1.3B",
             description="Depth-controlled video at up to 832x480, restyle or selective; the one to start with.",
             licence="Apache-2.0", download_gb=20.5, gpu_memory_gb={"group": 5.3, "none": 18.2},
+            draft_lora=DRAFT_LORA_1_3B,
         ),
         KnownModel(
             "wan-vace-14b", "wan-vace", "Wan-AI/Wan2.1-VACE-14B-diffusers", title="Wan2.1 VACE 14B",
             description="The large Wan VACE: better pictures, ten times the weights; a data-centre GPU for speed.",
             licence="Apache-2.0", download_gb=81.3, gpu_memory_gb={"group": 9.4, "none": 48.6},
+            draft_lora=DRAFT_LORA_14B,
         ),
         KnownModel(
             "animatediff-controlnet", "animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5",

@@ -64,6 +64,8 @@ class RepoPlan:
     revision: str
     files: dict[str, int]
     """Path in the repository -> size in bytes, for every file the pipeline needs."""
+    commit: bool = True
+    """False for single files taken from a repository (a LoRA): no record claims the repository complete."""
 
 
 @dataclass
@@ -103,6 +105,8 @@ def download_model(name: str, hub_cache: Path, report: Callable[[DownloadProgres
                             "offline", model=name)
     hub_cache = Path(hub_cache).expanduser()
     plans = [_plan(repo, hub_cache) for repo in download_targets(name)]
+    # A known model's step-distillation LoRA (quality draft) comes with it.
+    plans += [_file_plan(repo, file) for repo, file in _lora_files(name)]
     _check_writable(hub_cache, plans)
     _check_free_space(hub_cache, plans)
     meter = _Meter(name, plans, hub_cache, report)
@@ -111,6 +115,9 @@ def download_model(name: str, hub_cache: Path, report: Callable[[DownloadProgres
         storage = storage_folder(hub_cache, plan.repo_id)
         for path, size in sorted(plan.files.items(), key=lambda item: item[1]):  # configs first, the big weights last
             _fetch(plan, path, size, hub_cache, meter)
+        if not plan.commit:
+            snapshots.append(storage / "snapshots" / plan.revision)
+            continue
         _commit(storage, plan)
         snapshots.append(storage / "snapshots" / plan.revision)
     meter.finish()
@@ -137,6 +144,49 @@ def _plan(repo_id: str, hub_cache: Path) -> RepoPlan:
     except RepoLayoutError as error:
         raise DownloadError(f"{repo_id} cannot be used: {error}", "layout", repo=repo_id) from None
     return RepoPlan(repo_id, info.sha, {path: sizes[path] for path in files})
+
+
+def _lora_files(name: str) -> list[tuple[str, str]]:
+    """``(repo, file)`` of the LoRAs a known model's download includes (its draft LoRA)."""
+    known = KNOWN_MODELS.get(name)
+    return [known.draft_lora] if known is not None and known.draft_lora else []
+
+
+def _file_plan(repo_id: str, filename: str | None) -> RepoPlan:
+    """One file of a repository (``None``: its only ``.safetensors``), without a record of the repository."""
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, filename):
+        info = HfApi().model_info(repo_id, files_metadata=True)
+    sizes = {s.rfilename: (s.size if s.size is not None else (s.lfs.size if s.lfs else 0)) for s in info.siblings or ()}
+    if filename is None:
+        candidates = [path for path in sizes if path.endswith(".safetensors")]
+        if len(candidates) != 1:
+            raise DownloadError(f"{repo_id} holds {len(candidates)} .safetensors files; name one as {repo_id}/FILE.safetensors",
+                                "layout", repo=repo_id)
+        filename = candidates[0]
+    if filename not in sizes:
+        raise DownloadError(f"{repo_id} has no file {filename}", "layout", repo=repo_id, file=filename)
+    return RepoPlan(repo_id, info.sha, {filename: sizes[filename]}, commit=False)
+
+
+def download_file(repo_id: str, filename: str | None, hub_cache: Path, report=lambda progress: None) -> Path:
+    """Download one file of a repository (a LoRA) into the hub cache, resumable and checked like a
+    model's files; its path in the snapshot."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise DownloadError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it (or set it to 0) and run again",
+                            "offline", model=repo_id)
+    hub_cache = Path(hub_cache).expanduser()
+    plan = _file_plan(repo_id, filename)
+    _check_writable(hub_cache, [plan])
+    _check_free_space(hub_cache, [plan])
+    meter = _Meter(repo_id, [plan], hub_cache, report)
+    (path, size), = plan.files.items()
+    _fetch(plan, path, size, hub_cache, meter)
+    meter.finish()
+    return storage_folder(hub_cache, repo_id) / "snapshots" / plan.revision / path
 
 
 def _read_index(path: str, repo_id: str) -> dict:

@@ -122,6 +122,10 @@ def model_state(model: KnownModel, hub_cache: Path, engine_cache: Path) -> dict:
         partial_bytes=sum(state.partial_bytes for state in states),
         missing=[state.repo_id for state in states if not state.complete],
     )
+    if model.draft_lora:  # quality draft's LoRA: downloaded with the model, told apart (final takes run without it)
+        from .loras import cached_file
+
+        entry["draft_lora_installed"] = cached_file(hub_cache, *model.draft_lora) is not None
     return entry
 
 

@@ -40,7 +40,9 @@ def test_end_to_end_take(session, bundle, tmp_path):
     assert sorted(p.name for p in take.iterdir()) == ["frames", "preview.mp4", "qc.json", "qc.png", "take.json"]
     record = json.loads((take / "take.json").read_text())
     assert record["schema"] == "neural_previs.take/1"
-    assert record["resolved"] == {"backend": "tiny-random", "steps": 2, "guidance": 5.0, "seed": 7, "window_seeds": "seed + window index"}
+    assert record["resolved"] == {"backend": "tiny-random", "steps": 2, "guidance": 5.0, "seed": 7, "window_seeds": "seed + window index",
+                                  "quality": "final"}
+    assert record["loras"] == []
     assert record["params"]["prompt"] == "rainy neon street"
     assert record["model"]["name"] == "tiny-random" and record["model"]["revision"].startswith("tiny-random/")
     assert record["model"]["fingerprint"].startswith("sha256-fp:") and "noise" in record["model"]["note"]
