@@ -3,7 +3,8 @@
 Builds a blockout (a room, box furniture, a rigged proxy character walking, a dolly camera), renders its
 conditioning bundle (with the character's pose), generates a take with the best model found on this
 machine, puts it on the timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | poses | take)
-and out/demo_contact.png.
+and out/demo_contact.png. Then a second shot of the same blockout (another camera) is generated with the first take
+as its Set Reference (--plate-from): out/demo_shot2_contact.png shows its kept mask beside its frames.
 Without real weights and a CUDA GPU the take comes from `tiny-random`: random weights, so its frames
 are noise — the demo then shows the pipeline, not a picture, and says so.
 """
@@ -121,6 +122,26 @@ def main() -> int:
     write_side_by_side_video(bundle, take, out / "demo.mp4")
     sheet = write_contact_sheet(bundle, out / "demo_contact.png", take=take)
     print(f"Wrote {blend}, {out / 'demo.mp4'} (depth | masks | poses | take) and {sheet}")
+
+    # Set consistency: a second shot of the same set keeps what the first take shows of it (issue 16 §4).
+    from demo.blockout import add_second_camera
+
+    first_camera = scene.camera
+    scene.camera = add_second_camera(scene)
+    assert bpy.ops.neural_previs.take_use_as_set_reference(strip=f"{scene.name}_take_001") == {"FINISHED"}
+    start = time.perf_counter()
+    if bpy.ops.neural_previs.generate() != {"FINISHED"}:
+        print("Generation of the second shot failed", file=sys.stderr)
+        return 1
+    second = shot_folder / "take_002"
+    kept = json.loads((second / "take.json").read_text())["plate_from"]["kept_fraction_mean"]
+    print(f"Second shot (camera {scene.camera.name}) generated in {time.perf_counter() - start:.1f} s, "
+          f"{kept:.0%} of its pixels kept exactly from take_001", flush=True)
+    scene.camera = first_camera
+    bpy.ops.wm.save_mainfile()
+    blend.with_suffix(".blend1").unlink(missing_ok=True)
+    sheet2 = write_contact_sheet(shot_folder / "take_002_bundle", out / "demo_shot2_contact.png", take=second)
+    print(f"Wrote {sheet2} (depth | masks | poses | take | kept from take_001)")
     if model == "tiny-random":
         print("Reminder: tiny-random frames are noise; the pipeline around them is what the demo shows.")
     return 0
