@@ -66,6 +66,23 @@ def write_side_by_side_video(bundle: Path, take: Path, output: Path) -> None:
         writer.close()
 
 
+def write_set_reference_picture(first: Path, second: Path, output: Path) -> Path:
+    """Two frames of the second shot: the first shot's take | the second shot's take | its kept mask (README)."""
+    import numpy as np
+    from PIL import Image
+
+    record = json.loads((second / "take.json").read_text())
+    entries = record["plate_from"]["frames"]
+    rows = []
+    for entry in (entries[0], entries[-1]):
+        name = f"{entry['frame']:04d}.png"
+        tiles = [Image.open(first / "frames" / name).convert("RGB"), Image.open(second / "frames" / name).convert("RGB"),
+                 Image.open(second / entry["kept"]).convert("RGB")]
+        rows.append(np.concatenate([np.asarray(t) for t in tiles], axis=1))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(output, quality=85)
+    return output
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out", help="output folder")
@@ -141,7 +158,8 @@ def main() -> int:
     bpy.ops.wm.save_mainfile()
     blend.with_suffix(".blend1").unlink(missing_ok=True)
     sheet2 = write_contact_sheet(shot_folder / "take_002_bundle", out / "demo_shot2_contact.png", take=second)
-    print(f"Wrote {sheet2} (depth | masks | poses | take | kept from take_001)")
+    pair = write_set_reference_picture(take, second, out / "demo_set_reference.jpg")
+    print(f"Wrote {sheet2} (depth | masks | poses | take | kept from take_001) and {pair}")
     if model == "tiny-random":
         print("Reminder: tiny-random frames are noise; the pipeline around them is what the demo shows.")
     return 0
