@@ -173,3 +173,14 @@ def test_a_bad_source_take_is_one_line_before_any_model(session, shot, tmp_path,
     with pytest.raises(ParamsError, match=fragment) as error:
         generate_take(session, bundle_b, tmp_path / "take_b", GenerateParams(**TINY, plate_from=[str(source)]), lambda *a, **k: None)
     assert "\n" not in str(error.value) and not (tmp_path / "take_b").exists()
+
+
+def test_plate_from_on_the_command_line_and_in_the_protocol():
+    from engine.cli import build_parser, params_from_args
+
+    args = build_parser().parse_args(["generate", "b", "--out", "t", "--prompt", "p", "--plate-from", "x y", "--plate-from", "z"])
+    assert params_from_args(args).plate_from == ["x y", "z"]
+    assert GenerateParams.from_dict({"prompt": "p", "plate_from": ["a"]}).plate_from == ["a"]
+    with pytest.raises(ParamsError, match="plate_from must be a list of take folders"):
+        GenerateParams.from_dict({"prompt": "p", "plate_from": "a"}).check()
+
