@@ -125,6 +125,8 @@ def test_plate_from_keeps_true_colours_exactly_where_both_cameras_see_the_set(se
     assert kept_record["sources"][0]["hash"].startswith("sha256:")
     assert kept_record["sources"][0]["bundle"]["hash"] == json.loads((take_a / "take.json").read_text())["bundle"]["hash"]
     assert record["params"]["plate_from"] == [str(take_a)]
+    b = read_bundle(bundle_b)
+    kept_layers = carry.set_pixels(b, carry.FrameViews(b), [carry.open_source_take(str(take_a))])
     for index, (frame, entry) in enumerate(zip(shot_b, kept_record["frames"])):
         assert entry["kept"] == f"kept/{index + 1:04d}.png" == record["frames"][index]["file"].replace("frames", "kept")
         kept = np.asarray(Image.open(take_b / entry["kept"]))
@@ -132,6 +134,8 @@ def test_plate_from_keeps_true_colours_exactly_where_both_cameras_see_the_set(se
         exact = kept == 255
         assert entry["kept_fraction"] == round(float(exact.mean()), 4) > 0.2
         output = np.asarray(Image.open(take_b / record["frames"][index]["file"]))
+        # exactly the source take's pixels carried into B (the model's output replaced after decoding)
+        np.testing.assert_array_equal(output[exact], kept_layers[index].image[exact])
         # kept pixels are B's own true frame, within the reprojection's tolerance
         error = np.abs(output[exact].astype(float) - frame.image[exact].astype(float))
         assert error.mean() <= 2.0 and error.max() <= 12
