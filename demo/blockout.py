@@ -160,6 +160,21 @@ def build_blockout(scene: bpy.types.Scene, detail: float = 1.0, frames: int = 48
     return scene
 
 
+def add_second_camera(scene: bpy.types.Scene) -> bpy.types.Object:
+    """A second shot of the same set: a lower camera on the other side of the first one's path, looking at the same
+    room (the demo's set consistency shot)."""
+    camera = _link(scene, bpy.data.objects.new("ReverseCam", bpy.data.cameras.new("ReverseCam")))
+    camera.data.lens = 32
+    target = Vector((0.5, 1.5, 0.9))
+    frames = scene.frame_end - scene.frame_start + 1
+    for frame, location in [(scene.frame_start, (3.0, -7.5, 1.6)), (scene.frame_start + frames - 1, (0.5, -7.0, 1.8))]:
+        camera.location = location
+        camera.rotation_euler = (target - Vector(location)).to_track_quat("-Z", "Y").to_euler()
+        camera.keyframe_insert("location", frame=frame)
+        camera.keyframe_insert("rotation_euler", frame=frame)
+    return camera
+
+
 def face_count(scene: bpy.types.Scene) -> int:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     total = 0

@@ -61,14 +61,16 @@ def control_video(bundle: Path, params: dict):
 
 def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, take: Path | None = None) -> Path:
     """A PNG of `rows` frames spread over the shot: depth | masks (| poses) (| the control video the model
-    received | the take's frame, when a take is given)."""
+    received | the take's frame, when a take is given) (| the take's kept mask, white where its pixels are a set
+    reference take's exactly, when it was made with --plate-from)."""
     bundle = Path(bundle)
     shot = json.loads((bundle / "shot.json").read_text())
-    take_files, model_view = {}, None
+    take_files, kept_files, model_view = {}, {}, None
     if take is not None:
         record = json.loads((Path(take) / "take.json").read_text())
         take_files = {entry["frame"]: Path(take) / entry["file"] for entry in record["frames"]}
         model_view = control_video(bundle, record["params"])
+        kept_files = {entry["frame"]: Path(take) / entry["kept"] for entry in (record.get("plate_from") or {}).get("frames", [])}
     frames = shot["frames"]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(rows, len(frames))).round().astype(int)]
     tiles = []
@@ -77,6 +79,8 @@ def write_contact_sheet(bundle: Path, output: Path, rows: int = 4, take: Path | 
         if take_files:
             row.append(model_view(shot["frames"].index(record)))
             row.append(np.asarray(Image.open(take_files[record["frame"]]).convert("RGB")))
+        if record["frame"] in kept_files:
+            row.append(np.asarray(Image.open(kept_files[record["frame"]]).convert("RGB")))
         tiles.append(np.concatenate(row, axis=1))
     sheet = Image.fromarray(np.concatenate(tiles, axis=0))
     draw = ImageDraw.Draw(sheet)

@@ -5,6 +5,8 @@ conditioning bundle (with the character's pose), generates a take with the best 
 machine, puts it on the timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | poses | take)
 and out/demo_contact.png (depth | masks | poses | the control video the model receives | take). The
 character is conditioned on its pose (its Neural Previs Control), the rest of the room on depth.
+and out/demo_contact.png. Then a second shot of the same blockout (another camera) is generated with the first take
+as its Set Reference (--plate-from): out/demo_shot2_contact.png shows its kept mask beside its frames.
 Without real weights and a CUDA GPU the take comes from `tiny-random`: random weights, so its frames
 are noise — the demo then shows the pipeline, not a picture, and says so.
 """
@@ -66,6 +68,23 @@ def write_side_by_side_video(bundle: Path, take: Path, output: Path) -> None:
         writer.close()
 
 
+def write_set_reference_picture(first: Path, second: Path, output: Path) -> Path:
+    """Two frames of the second shot: the first shot's take | the second shot's take | its kept mask (README)."""
+    import numpy as np
+    from PIL import Image
+
+    record = json.loads((second / "take.json").read_text())
+    entries = record["plate_from"]["frames"]
+    rows = []
+    for entry in (entries[0], entries[-1]):
+        name = f"{entry['frame']:04d}.png"
+        tiles = [Image.open(first / "frames" / name).convert("RGB"), Image.open(second / "frames" / name).convert("RGB"),
+                 Image.open(second / entry["kept"]).convert("RGB")]
+        rows.append(np.concatenate([np.asarray(t) for t in tiles], axis=1))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(output, quality=85)
+    return output
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out", help="output folder")
@@ -123,6 +142,27 @@ def main() -> int:
     write_side_by_side_video(bundle, take, out / "demo.mp4")
     sheet = write_contact_sheet(bundle, out / "demo_contact.png", take=take)
     print(f"Wrote {blend}, {out / 'demo.mp4'} (depth | masks | poses | take) and {sheet}")
+
+    # Set consistency: a second shot of the same set keeps what the first take shows of it (issue 16 §4).
+    from demo.blockout import add_second_camera
+
+    first_camera = scene.camera
+    scene.camera = add_second_camera(scene)
+    assert bpy.ops.neural_previs.take_use_as_set_reference(strip=f"{scene.name}_take_001") == {"FINISHED"}
+    start = time.perf_counter()
+    if bpy.ops.neural_previs.generate() != {"FINISHED"}:
+        print("Generation of the second shot failed", file=sys.stderr)
+        return 1
+    second = shot_folder / "take_002"
+    kept = json.loads((second / "take.json").read_text())["plate_from"]["kept_fraction_mean"]
+    print(f"Second shot (camera {scene.camera.name}) generated in {time.perf_counter() - start:.1f} s, "
+          f"{kept:.0%} of its pixels kept exactly from take_001", flush=True)
+    scene.camera = first_camera
+    bpy.ops.wm.save_mainfile()
+    blend.with_suffix(".blend1").unlink(missing_ok=True)
+    sheet2 = write_contact_sheet(shot_folder / "take_002_bundle", out / "demo_shot2_contact.png", take=second)
+    pair = write_set_reference_picture(take, second, out / "demo_set_reference.jpg")
+    print(f"Wrote {sheet2} (depth | masks | poses | take | kept from take_001) and {pair}")
     if model == "tiny-random":
         print("Reminder: tiny-random frames are noise; the pipeline around them is what the demo shows.")
     return 0

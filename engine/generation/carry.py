@@ -60,6 +60,12 @@ class FrameViews:
             self._views[index] = frame_view(self.bundle, index)
         return self._views[index]
 
+    def retain(self, indexes) -> None:
+        """Forget every view but ``indexes`` (about 5 MB each at 832x480: a long shot must not hold them all)."""
+        keep = set(indexes)
+        for index in [i for i in self._views if i not in keep]:
+            del self._views[index]
+
 
 def fill(layers: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]) -> CarriedPixels:
     """Stack (image, valid) layers, the first winning: each fills only pixels no earlier layer holds."""
@@ -178,6 +184,7 @@ def set_pixels(bundle: Bundle, views: FrameViews, sources: list[SourceTake]) -> 
             carried = reproject(images[(s, i)], source.views[i], target)
             layers.append((_to_uint8(carried.image), carried.valid))
         frames.append(fill(layers, target.shape))
+        views.retain(())  # read again when a window needs it
     return frames
 
 
@@ -189,7 +196,9 @@ def window_layers(views: FrameViews | None, set_frames: list[CarriedPixels] | No
     if not indexes or (set_frames is None and (views is None or generated_until <= 0)):
         return {}
     if views is not None and generated_until > 0:
-        for index in {*indexes, *carry_sources(generated_until)}:
+        needed = {*indexes, *carry_sources(generated_until)}
+        views.retain(needed)
+        for index in needed:
             views[index]  # read every view once, on this thread, before the workers share them
 
     def layer(index: int) -> CarriedPixels:

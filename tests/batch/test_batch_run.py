@@ -122,3 +122,35 @@ def test_every_take_is_scored_in_the_summary_and_the_timeline(night):
     clip = next(c for c in otio.adapters.read_from_file(str(folder / "takes" / "takes.otio")).find_clips() if c.name == "sh010")
     recorded = clip.metadata["neural_previs"]["qc"]
     assert dict(recorded, worst_frames=list(recorded["worst_frames"])) == qc
+
+
+def test_a_set_reference_shot_is_generated_first_and_its_take_kept(tmp_path, blends):
+    """sh010 takes its set from sh020 (listed after it): sh020 is generated first, and sh010 keeps its pixels."""
+    shot_list = tmp_path / "shots.toml"
+    shot_list.write_text(f'''
+[defaults]
+model = "tiny-random"
+steps = 1
+seed = 2
+
+[[shots]]
+name = "sh010"
+blend = "{blends['seq01']}"
+frames = [1003, 1005]
+prompt = "the same set, later"
+plate_from = ["sh020"]
+
+[[shots]]
+name = "sh020"
+blend = "{blends['seq01']}"
+frames = [1001, 1003]
+prompt = "the set"
+''')
+    result = run_batch(shot_list)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = tmp_path / "takes" / "sh020" / "take", tmp_path / "takes" / "sh010" / "take"
+    record = json.loads((second / "take.json").read_text())
+    assert record["params"]["plate_from"] == [str(first)]
+    assert record["plate_from"]["sources"][0]["bundle"]["path"] == str(tmp_path / "takes" / "sh020" / "bundle")
+    assert record["plate_from"]["kept_fraction_mean"] > 0.05
+    assert (first / "take.json").stat().st_mtime <= (second / "take.json").stat().st_mtime

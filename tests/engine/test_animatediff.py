@@ -114,3 +114,13 @@ def test_a_long_shot_is_the_stock_pipeline_with_free_noise(session, tiny_animate
     ).frames[0])
     assert conformance.levels(take, expected) <= conformance.FRAME_TOLERANCE
     assert not session._pipeline.free_noise_enabled  # the warm pipeline is as loaded for the next take
+
+
+def test_animatediff_refuses_a_set_reference_before_loading(session, tiny_animatediff, tmp_path):
+    params = GenerateParams(
+        prompt="neon", model=str(tiny_animatediff / "base"), plate_from=[str(tmp_path / "take_a")],
+        motion_adapter=str(tiny_animatediff / "adapter"), controlnet=str(tiny_animatediff / "controlnet"),
+    )
+    with pytest.raises(ParamsError, match="cannot keep pixels from another take; use a Wan VACE model, or drop --plate-from"):
+        generate_take(session, make_bundle(tmp_path / "bundle", frames=[1]), tmp_path / "take", params, lambda *a, **k: None)
+    assert not (tmp_path / "take").exists()

@@ -125,6 +125,8 @@ def test_plate_from_keeps_true_colours_exactly_where_both_cameras_see_the_set(se
     assert kept_record["sources"][0]["hash"].startswith("sha256:")
     assert kept_record["sources"][0]["bundle"]["hash"] == json.loads((take_a / "take.json").read_text())["bundle"]["hash"]
     assert record["params"]["plate_from"] == [str(take_a)]
+    b = read_bundle(bundle_b)
+    kept_layers = carry.set_pixels(b, carry.FrameViews(b), [carry.open_source_take(str(take_a))])
     for index, (frame, entry) in enumerate(zip(shot_b, kept_record["frames"])):
         assert entry["kept"] == f"kept/{index + 1:04d}.png" == record["frames"][index]["file"].replace("frames", "kept")
         kept = np.asarray(Image.open(take_b / entry["kept"]))
@@ -132,6 +134,8 @@ def test_plate_from_keeps_true_colours_exactly_where_both_cameras_see_the_set(se
         exact = kept == 255
         assert entry["kept_fraction"] == round(float(exact.mean()), 4) > 0.2
         output = np.asarray(Image.open(take_b / record["frames"][index]["file"]))
+        # exactly the source take's pixels carried into B (the model's output replaced after decoding)
+        np.testing.assert_array_equal(output[exact], kept_layers[index].image[exact])
         # kept pixels are B's own true frame, within the reprojection's tolerance
         error = np.abs(output[exact].astype(float) - frame.image[exact].astype(float))
         assert error.mean() <= 2.0 and error.max() <= 12
@@ -173,3 +177,14 @@ def test_a_bad_source_take_is_one_line_before_any_model(session, shot, tmp_path,
     with pytest.raises(ParamsError, match=fragment) as error:
         generate_take(session, bundle_b, tmp_path / "take_b", GenerateParams(**TINY, plate_from=[str(source)]), lambda *a, **k: None)
     assert "\n" not in str(error.value) and not (tmp_path / "take_b").exists()
+
+
+def test_plate_from_on_the_command_line_and_in_the_protocol():
+    from engine.cli import build_parser, params_from_args
+
+    args = build_parser().parse_args(["generate", "b", "--out", "t", "--prompt", "p", "--plate-from", "x y", "--plate-from", "z"])
+    assert params_from_args(args).plate_from == ["x y", "z"]
+    assert GenerateParams.from_dict({"prompt": "p", "plate_from": ["a"]}).plate_from == ["a"]
+    with pytest.raises(ParamsError, match="plate_from must be a list of take folders"):
+        GenerateParams.from_dict({"prompt": "p", "plate_from": "a"}).check()
+
