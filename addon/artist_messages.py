@@ -35,6 +35,8 @@ _FLAGS = {
     "mode": "Mode",
     "out": "Output Folder",
     "download": "Download",
+    "keyframe": "Keyframes",
+    "control": "Neural Previs Control (Object properties)",
 }
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on

@@ -3,7 +3,7 @@
 - Pin Render renders the current frame with the scene's own engine and settings, leaves the scene as it
   was, and its image equals a plain render of that frame;
 - the panel's Keyframes list and the objects' controls reach the generate request and the take (an exact
-  keyframe is the image in the take), and so does the headless command's --keyframe;
+  keyframe is the image in the take), and come back with Apply Settings; so does the headless --keyframe;
 - a keyframe outside the shot is one line naming the list, before anything renders;
 - Pin Current Frame pins the frame of the take under the playhead.
 """
@@ -89,6 +89,12 @@ def test_the_keyframes_list_and_controls_reach_the_take(shot, tmp_path):
     assert np.array_equal(pixels(take / "frames" / "1001.png"), pixels(first))  # exact: the image itself
     assert not np.array_equal(pixels(take / "frames" / "1003.png"), pixels(middle))  # guide: the model's frame
     assert json.loads(strip["neural_previs"]["params"]["keyframes"])[0]["frame"] == 1001
+    # Apply Settings brings them back, so Generate makes the take again
+    settings.keyframes.clear()
+    body.neural_previs_control = "depth"
+    assert bpy.ops.neural_previs.take_apply_settings(strip=strip.name) == {"FINISHED"}
+    assert [(k.frame, k.image, k.mode) for k in settings.keyframes] == [(1001, str(first), "exact"), (1003, str(middle), "guide")]
+    assert body.neural_previs_control == "pose" and shot.objects["Crate"].neural_previs_control == "depth"
 
 
 def test_a_keyframe_outside_the_shot_is_one_line_before_anything_renders(shot, tmp_path):
