@@ -141,3 +141,14 @@ def test_headless_keyframe(shot, tmp_path):
     assert np.array_equal(pixels(take / "frames" / "1005.png"), pixels(image))
     outside = run_headless(blend, ["generate", "--model", "tiny-random", "--keyframe", f"2000={image}"])
     assert outside.returncode == 1 and "keyframe at frame 2000 is outside the shot" in outside.stderr.strip().splitlines()[-1]
+
+
+def test_keep_without_a_plate_names_the_three_ways(shot, tmp_path):
+    shot.objects["Crate"].neural_previs_control = "keep"
+    shot.neural_previs.plate_source, shot.neural_previs.plate_take = "TAKE", ""
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.neural_previs.generate()
+    assert str(error.value).strip().removeprefix("Error: ") == (
+        "Objects whose control is Keep take their pixels from a plate: pick a take under Plate, choose a folder of frames, "
+        "or choose Render Plate")
+    assert not (tmp_path / "takes").exists()
