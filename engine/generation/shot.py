@@ -97,7 +97,11 @@ def window_inputs(
     With ``carry_pixels`` (backends that take a keep/generate mask), carried frames, already
     produced by the previous window, are given to the model as pixels to keep, so the new window
     continues the picture instead of starting over. Frames added to reach the backend's frame rule
-    repeat the window's last frame and are dropped after decoding."""
+    repeat the window's last frame and are dropped after decoding.
+
+    Each frame's control/mask is composed by layers, highest first: keyframe pixels (``keyframes``,
+    held on the frames VACE's mask sampling reads) > carried pixels > the kept plate (selective mode,
+    ``keep`` controls) > the per-object control (depth, or pose: ``controls``)."""
     control, generate = [], []
     held = pinned.window_keyframes(shot.keyframes or [], window.start, window.length, window.generated, shot.temporal)
     for offset in range(window.generated):
