@@ -152,3 +152,15 @@ def test_keep_without_a_plate_names_the_three_ways(shot, tmp_path):
         "Objects whose control is Keep take their pixels from a plate: pick a take under Plate, choose a folder of frames, "
         "or choose Render Plate")
     assert not (tmp_path / "takes").exists()
+
+
+def test_an_unreadable_keyframe_image_is_one_line_and_no_take(shot, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    item = shot.neural_previs.keyframes.add()
+    item.frame, item.image = 1002, str(notes)
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.neural_previs.generate()
+    first_line = str(error.value).strip().removeprefix("Error: ").splitlines()[0]
+    assert f"eyframe image {notes} (frame 1002) is not a readable image" in first_line and "PNG or JPEG" in first_line
+    assert not list((tmp_path / "takes").rglob("take.json")) and not strips_of(shot).get("Scene_take_001")
