@@ -130,7 +130,7 @@ def test_pin_current_frame_takes_the_take_under_the_playhead(shot, tmp_path):
         bpy.ops.neural_previs.keyframe_pin_frame()
 
 
-def test_headless_keyframe(shot, tmp_path):
+def test_headless_keyframe_and_control(shot, tmp_path):
     image = board(tmp_path / "b.png", 33)
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
@@ -141,6 +141,8 @@ def test_headless_keyframe(shot, tmp_path):
     assert np.array_equal(pixels(take / "frames" / "1005.png"), pixels(image))
     outside = run_headless(blend, ["generate", "--model", "tiny-random", "--keyframe", f"2000={image}"])
     assert outside.returncode == 1 and "keyframe at frame 2000 is outside the shot" in outside.stderr.strip().splitlines()[-1]
+    unposed = run_headless(blend, ["generate", "--model", "tiny-random", "--control", "Crate=pose"])
+    assert unposed.returncode == 1 and "'Crate' is not driven by a rig" in unposed.stderr.strip().splitlines()[-1]
 
 
 def test_keep_without_a_plate_names_the_three_ways(shot, tmp_path):
