@@ -106,10 +106,7 @@ def window_inputs(
     held = pinned.window_keyframes(shot.keyframes or [], window.start, window.length, window.generated, shot.temporal)
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
-        if offset in held:  # keyframe pixels: the highest layer
-            frame_control = held[offset].image
-            frame_generate = np.zeros(output.shape[1:3], dtype=bool)
-        elif carry_pixels and offset < window.carried:
+        if carry_pixels and offset < window.carried:
             frame_control = output[index]
             frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         elif shot.generate is None:
@@ -118,6 +115,9 @@ def window_inputs(
         else:
             frame_generate = shot.generate[index]
             frame_control = np.where(frame_generate[:, :, None], (shot.control or shot.depth)[index], shot.keep[index])
+        if offset in held:  # keyframe pixels, the highest layer: applied last, over every layer above
+            frame_control = held[offset].image
+            frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         control.append(to_work_size(frame_control, plan))
         generate.append(to_work_size(frame_generate, plan, nearest=True))
     reference = to_work_size(shot.reference, plan) if shot.reference is not None else None
