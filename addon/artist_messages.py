@@ -37,6 +37,8 @@ _FLAGS = {
     "out": "Output Folder",
     "download": "Download",
     "lora": "LoRAs",
+    "keyframe": "Keyframes",
+    "control": "Neural Previs Control (Object properties)",
 }
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on

@@ -158,6 +158,26 @@ def apply_settings(scene, strip) -> list[str]:
             settings.plate_source = "RENDER"
         elif params.get("plate"):
             settings.plate_source, settings.plate_directory = "FOLDER", str(params["plate"])
+    warnings += _apply_storyboard(scene, params)
+    return warnings
+
+
+def _apply_storyboard(scene, params: dict) -> list[str]:
+    """The take's keyframes into the Keyframes list, its controls onto the objects (issue 15)."""
+    warnings = []
+    settings = scene.neural_previs
+    raw = params.get("keyframes", [])
+    entries = json.loads(raw) if isinstance(raw, str) else list(raw)
+    settings.keyframes.clear()
+    for entry in entries:
+        item = settings.keyframes.add()
+        item.frame, item.image, item.mode = int(entry["frame"]), str(entry["image"]), str(entry.get("mode", "exact"))
+        if not Path(item.image).is_file():
+            warnings.append(f"The keyframe image {item.image} (frame {item.frame}) is missing; choose it again in the Keyframes list")
+    controls = params.get("controls", {})
+    controls = controls.to_dict() if hasattr(controls, "to_dict") else dict(controls)
+    for obj in scene.objects:
+        obj.neural_previs_control = str(controls.get(obj.name_full, "depth"))
     return warnings
 
 

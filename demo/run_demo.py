@@ -2,7 +2,7 @@
 
 Builds a blockout (a room, box furniture, a rigged proxy character walking, a dolly camera), renders its
 conditioning bundle (with the character's pose), generates a take with the best model found on this
-machine, puts it on the timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | poses | take)
+machine, puts it on the timeline, and writes out/demo.blend, out/demo.mp4 (depth | masks | poses | control | take)
 and out/demo_contact.png (depth | masks | poses | the control video the model receives | take). The
 character is conditioned on its pose (its Neural Previs Control), the rest of the room on depth.
 and out/demo_contact.png. Then a second shot of the same blockout (another camera) is generated with the first take
@@ -47,21 +47,22 @@ def best_model(engine_python: str) -> str:
 
 
 def write_side_by_side_video(bundle: Path, take: Path, output: Path) -> None:
-    """depth | masks | poses | take for every frame, H.264 yuv420p at the shot's rate."""
+    """depth | masks | poses | the control video the model received | take for every frame, H.264 yuv420p at the shot's rate."""
     import imageio.v2 as imageio
     import numpy as np
     from PIL import Image
 
-    from demo.contact_sheet import bundle_frame_tiles
+    from demo.contact_sheet import bundle_frame_tiles, control_video
 
     shot = json.loads((bundle / "shot.json").read_text())
     record = json.loads((take / "take.json").read_text())
     take_files = {entry["frame"]: take / entry["file"] for entry in record["frames"]}
+    control = control_video(bundle, record["params"])
     writer = imageio.get_writer(str(output), fps=shot["fps"], codec="libx264", pixelformat="yuv420p", macro_block_size=2, quality=7)
     try:
-        for frame_record in shot["frames"]:
+        for index, frame_record in enumerate(shot["frames"]):
             generated = np.asarray(Image.open(take_files[frame_record["frame"]]).convert("RGB"))
-            row = np.concatenate(bundle_frame_tiles(bundle, shot, frame_record) + [generated], axis=1)
+            row = np.concatenate(bundle_frame_tiles(bundle, shot, frame_record) + [control(index), generated], axis=1)
             height, width = row.shape[0] // 2 * 2, row.shape[1] // 2 * 2
             writer.append_data(row[:height, :width])
     finally:
@@ -141,7 +142,7 @@ def main() -> int:
     bundle, take = shot_folder / "take_001_bundle", shot_folder / "take_001"
     write_side_by_side_video(bundle, take, out / "demo.mp4")
     sheet = write_contact_sheet(bundle, out / "demo_contact.png", take=take)
-    print(f"Wrote {blend}, {out / 'demo.mp4'} (depth | masks | poses | take) and {sheet}")
+    print(f"Wrote {blend}, {out / 'demo.mp4'} (depth | masks | poses | control | take) and {sheet}")
 
     # Set consistency: a second shot of the same set keeps what the first take shows of it (issue 16 §4).
     from demo.blockout import add_second_camera
@@ -162,7 +163,7 @@ def main() -> int:
     blend.with_suffix(".blend1").unlink(missing_ok=True)
     sheet2 = write_contact_sheet(shot_folder / "take_002_bundle", out / "demo_shot2_contact.png", take=second)
     pair = write_set_reference_picture(take, second, out / "demo_set_reference.jpg")
-    print(f"Wrote {sheet2} (depth | masks | poses | take | kept from take_001) and {pair}")
+    print(f"Wrote {sheet2} (depth | masks | poses | control | take | kept from take_001) and {pair}")
     if model == "tiny-random":
         print("Reminder: tiny-random frames are noise; the pipeline around them is what the demo shows.")
     return 0

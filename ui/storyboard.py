@@ -10,7 +10,7 @@ from .panel import _draw_plate
 class NEURAL_PREVIS_UL_keyframes(bpy.types.UIList):
     bl_idname = "NEURAL_PREVIS_UL_keyframes"
 
-    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
         row = layout.row(align=True)
         row.prop(item, "frame", text="")
         row.prop(item, "image", text="")

@@ -120,7 +120,7 @@ def load_keyframes(keyframes: list[dict], frame_numbers: list[int], width: int, 
             with Image.open(path) as image:
                 pixels = cover_crop(image, width, height)
         except Exception as error:
-            raise ParamsError(f"keyframe image {path} (frame {frame}) is not a readable image ({type(error).__name__})") from None
+            raise ParamsError(f"keyframe image {path} (frame {frame}) is not a readable image ({type(error).__name__}); pin a PNG or JPEG instead") from None
         loaded.append(ShotKeyframe(index=index_of[frame], frame=frame, image=pixels, mode=entry.get("mode", "exact")))
     return sorted(loaded, key=lambda k: k.index)
 

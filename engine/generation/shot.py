@@ -108,7 +108,11 @@ def window_inputs(
     produced by the previous window, are given to the model as pixels to keep, so the new window
     continues the picture instead of starting over; its other frames keep every pixel that earlier
     frames or source takes already show (``carry``). Frames added to reach the backend's frame rule
-    repeat the window's last frame and are dropped after decoding."""
+    repeat the window's last frame and are dropped after decoding.
+
+    Each frame's control/mask is composed by layers, highest first: keyframe pixels (``keyframes``,
+    held on the frames VACE's mask sampling reads) > carried pixels > the kept plate (selective mode,
+    ``keep`` controls) > the per-object control (depth, or pose: ``controls``)."""
     control, generate = [], []
     held = pinned.window_keyframes(shot.keyframes or [], window.start, window.length, window.generated, shot.temporal)
     carried = carry.window_layers(
@@ -116,10 +120,7 @@ def window_inputs(
     ) if carry_pixels else {}
     for offset in range(window.generated):
         index = window.start + min(offset, window.length - 1)
-        if offset in held:  # keyframe pixels: the highest layer
-            frame_control = held[offset].image
-            frame_generate = np.zeros(output.shape[1:3], dtype=bool)
-        elif carry_pixels and offset < window.carried:
+        if carry_pixels and offset < window.carried:
             frame_control = output[index]
             frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         elif shot.generate is None:
@@ -131,6 +132,9 @@ def window_inputs(
         if index in carried and offset not in held and not (offset < window.carried):  # carried pixels are kept, above the plate
             frame_control = np.where(carried[index].valid[:, :, None], carried[index].image, frame_control)
             frame_generate = frame_generate & ~carried[index].valid
+        if offset in held:  # keyframe pixels, the highest layer: applied last, over every layer above
+            frame_control = held[offset].image
+            frame_generate = np.zeros(output.shape[1:3], dtype=bool)
         control.append(to_work_size(frame_control, plan))
         generate.append(to_work_size(frame_generate, plan, nearest=True))
     reference = to_work_size(shot.reference, plan) if shot.reference is not None else None

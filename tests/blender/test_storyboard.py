@@ -3,7 +3,7 @@
 - Pin Render renders the current frame with the scene's own engine and settings, leaves the scene as it
   was, and its image equals a plain render of that frame;
 - the panel's Keyframes list and the objects' controls reach the generate request and the take (an exact
-  keyframe is the image in the take), and so does the headless command's --keyframe;
+  keyframe is the image in the take), and come back with Apply Settings; so does the headless --keyframe;
 - a keyframe outside the shot is one line naming the list, before anything renders;
 - Pin Current Frame pins the frame of the take under the playhead.
 """
@@ -89,6 +89,12 @@ def test_the_keyframes_list_and_controls_reach_the_take(shot, tmp_path):
     assert np.array_equal(pixels(take / "frames" / "1001.png"), pixels(first))  # exact: the image itself
     assert not np.array_equal(pixels(take / "frames" / "1003.png"), pixels(middle))  # guide: the model's frame
     assert json.loads(strip["neural_previs"]["params"]["keyframes"])[0]["frame"] == 1001
+    # Apply Settings brings them back, so Generate makes the take again
+    settings.keyframes.clear()
+    body.neural_previs_control = "depth"
+    assert bpy.ops.neural_previs.take_apply_settings(strip=strip.name) == {"FINISHED"}
+    assert [(k.frame, k.image, k.mode) for k in settings.keyframes] == [(1001, str(first), "exact"), (1003, str(middle), "guide")]
+    assert body.neural_previs_control == "pose" and shot.objects["Crate"].neural_previs_control == "depth"
 
 
 def test_a_keyframe_outside_the_shot_is_one_line_before_anything_renders(shot, tmp_path):
@@ -124,7 +130,7 @@ def test_pin_current_frame_takes_the_take_under_the_playhead(shot, tmp_path):
         bpy.ops.neural_previs.keyframe_pin_frame()
 
 
-def test_headless_keyframe(shot, tmp_path):
+def test_headless_keyframe_and_control(shot, tmp_path):
     image = board(tmp_path / "b.png", 33)
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
@@ -135,3 +141,28 @@ def test_headless_keyframe(shot, tmp_path):
     assert np.array_equal(pixels(take / "frames" / "1005.png"), pixels(image))
     outside = run_headless(blend, ["generate", "--model", "tiny-random", "--keyframe", f"2000={image}"])
     assert outside.returncode == 1 and "keyframe at frame 2000 is outside the shot" in outside.stderr.strip().splitlines()[-1]
+    unposed = run_headless(blend, ["generate", "--model", "tiny-random", "--control", "Crate=pose"])
+    assert unposed.returncode == 1 and "'Crate' is not driven by a rig" in unposed.stderr.strip().splitlines()[-1]
+
+
+def test_keep_without_a_plate_names_the_three_ways(shot, tmp_path):
+    shot.objects["Crate"].neural_previs_control = "keep"
+    shot.neural_previs.plate_source, shot.neural_previs.plate_take = "TAKE", ""
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.neural_previs.generate()
+    assert str(error.value).strip().removeprefix("Error: ") == (
+        "Objects whose control is Keep take their pixels from a plate: pick a take under Plate, choose a folder of frames, "
+        "or choose Render Plate")
+    assert not (tmp_path / "takes").exists()
+
+
+def test_an_unreadable_keyframe_image_is_one_line_and_no_take(shot, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    item = shot.neural_previs.keyframes.add()
+    item.frame, item.image = 1002, str(notes)
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.neural_previs.generate()
+    first_line = str(error.value).strip().removeprefix("Error: ").splitlines()[0]
+    assert f"eyframe image {notes} (frame 1002) is not a readable image" in first_line and "PNG or JPEG" in first_line
+    assert not list((tmp_path / "takes").rglob("take.json")) and not strips_of(shot).get("Scene_take_001")

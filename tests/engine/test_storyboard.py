@@ -176,6 +176,11 @@ def test_the_take_equals_stock_fed_the_documented_inputs(session, stock, scene, 
         pose = np.asarray(Image.open(scene["one"] / "pose" / "001001.png").convert("RGB"))
         first = np.asarray(arguments["video"][0])
         assert (first == pose).all(axis=2).mean() > 0.1 and not np.array_equal(first, pose)
+    # The engine's own pipeline inputs are the documented ones, value for value.
+    engine_window = engine_window_inputs(shot, tmp_path)[0][0]
+    assert len(engine_window.control) == len(arguments["video"]) == 9
+    for control, generate, video, mask in zip(engine_window.control, engine_window.generate, arguments["video"], arguments["mask"]):
+        assert np.array_equal(control, np.asarray(video)) and np.array_equal(generate, np.asarray(mask) > 0)
     take = engine_output(session, shot, tmp_path / "take")
     expected = stock_output(stock, shot)
     assert levels(take.frames, expected) <= FRAME_TOLERANCE
@@ -183,6 +188,42 @@ def test_the_take_equals_stock_fed_the_documented_inputs(session, stock, scene, 
     assert levels(expected, plain) > 20  # the convention changes the stock call's frames
     if case == "pose":
         assert take.record["controls"]["objects"] == {"Hero": "pose"} and take.record["controls"]["pose_armatures"] == {"Hero": [1]}
+
+
+def engine_window_inputs(shot: Shot, tmp_path):
+    """Every window's ``WindowInputs`` as generate_take builds them (no model: the conditioning only)."""
+    from engine.backends import get_spec
+    from engine.generation.shot import window_inputs
+    from engine.generation.snapping import plan_size
+
+    inputs = check_inputs(shot.bundle, tmp_path / "never-written", shot.params)
+    spec = get_spec("tiny-random")
+    bundle = inputs.bundle
+    size = plan_size(bundle.width, bundle.height, spec.size_multiple, 10**9)
+    windows = plan_windows(len(bundle.frames), spec.window, spec.overlap, spec.frame_rule,
+                           prefer_inside=[k.index for k in inputs.shot.keyframes])
+    output = np.zeros((len(bundle.frames), bundle.height, bundle.width, 3), np.uint8)
+    return [window_inputs(inputs.shot, w, size, output, 0, carry_pixels=True) for w in windows], windows
+
+
+def test_every_window_containing_a_keyframe_is_conditioned_on_it(scene, tmp_path):
+    frames = [1001, 1006, 1009, 1012, 1017]
+    shot = Shot(scene["many"], replace(scene["base"], keyframes=pins(scene["boards"] * 2, frames)))
+    inputs, windows = engine_window_inputs(shot, tmp_path)
+    assert len(windows) == 3
+    covered = 0
+    for window, window_in in zip(windows, inputs):
+        for frame, image in zip(frames, scene["boards"] * 2):
+            index = frame - 1001
+            if window.start <= index < window.stop:
+                offset = index - window.start
+                assert np.array_equal(window_in.control[offset], pixels_of(image)) and not window_in.generate[offset].any()
+                covered += 1
+    assert covered >= len(frames) + 1  # some keyframe lies in two windows' overlap
+
+
+def pixels_of(path):
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 # ------------------------------------------------------------------------------------- controls
