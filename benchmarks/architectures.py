@@ -28,6 +28,8 @@ _VACE_COMMON = dict(
 TRANSFORMERS = {
     "vace-1.3b": dict(_VACE_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=list(range(0, 30, 2))),
     "vace-14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
+    # Wan2.2 VACE-Fun A14B: two experts of this architecture each (engine/models/catalog.py says why).
+    "vace-a14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
     "tiny": tiny_random.TRANSFORMER,
     # --tiny --models tiny-14b: the tiny model through the benchmark's 14B branch, so it runs on the CPU too.
     "tiny-14b": tiny_random.TRANSFORMER,
@@ -36,6 +38,10 @@ UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers
                 relative_attention_num_buckets=32, relative_attention_max_distance=128,
                 feed_forward_proj="gated-gelu", tie_word_embeddings=False)
 WAN_VAE: dict = {}  # AutoencoderKLWan's defaults are the Wan 2.1 VAE
+
+
+#: Denoising experts per model (Wan2.2 A14B has two of its architecture); the others have one.
+EXPERTS = {"vace-a14b": 2}
 
 
 def is_tiny(model: str) -> bool:

@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from . import __version__
-from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
+from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, WEIGHT_STORAGES, GenerateParams
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"
@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--download", action="store_true", help="download missing weights first, as `download` does (offline otherwise)")
     generate.add_argument("--motion-adapter", metavar="ID", help="animatediff-controlnet: motion adapter folder or repo id")
     generate.add_argument("--controlnet", metavar="ID", help="animatediff-controlnet: depth ControlNet folder or repo id")
+    # --- experts (issue 14 sections 4-6) ---
+    generate.add_argument("--guidance-2", type=float, metavar="G",
+                          help="two-expert models (wan2.2-vace-fun-a14b): guidance of the low-noise expert (default: --guidance)")
+    generate.add_argument("--cache", metavar="KIND:THRESHOLD",
+                          help="step cache for final takes: first-block:THRESHOLD or mag:THRESHOLD, e.g. first-block:0.05 (default: none)")
+    generate.add_argument("--weights", choices=WEIGHT_STORAGES, default="auto",
+                          help="transformer weight storage: auto (as --dtype), or fp8 (float8 storage, bfloat16 compute: half the memory)")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
     commands.add_parser("check", help="import torch and diffusers and report the device, as one JSON line (exit 0 when usable)")
@@ -93,6 +100,9 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         download=args.download,
         motion_adapter=args.motion_adapter,
         controlnet=args.controlnet,
+        guidance_2=args.guidance_2,
+        cache=args.cache,
+        weights=args.weights,
     )
 
 

@@ -31,6 +31,7 @@ from .shot import ShotConditioning, build_shot_conditioning, window_inputs
 from .snapping import plan_size, plan_windows
 from ..formats.take import TakeWriter
 from ..formats.take_record import take_record
+from ..models.experts import check_model_options
 from ..models.weights import ResolvedModel, resolve_model
 from ..qc.report import write_report
 from ..qc.score import score_take
@@ -85,6 +86,7 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
         raise ParamsError(f"backend {spec.name} supports mode(s) {', '.join(spec.modes)}, not {params.mode}")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
+    check_model_options(model, spec, params)  # guidance_2, cache, weights (engine.models.experts)
     shot = build_shot_conditioning(bundle, params)
     return CheckedInputs(bundle=bundle, writer=writer, model=model, spec=spec, shot=shot)
 
