@@ -92,3 +92,11 @@ def test_lora_targets_name_both_experts(session, shot, tmp_path):
     engine_output(session, shot.with_params(steps=1), tmp_path / "load")
     assert lora_targets(session._pipeline) == [{}, {"load_into_transformer_2": True}]
     assert expert_layout(shot.params.model).two_experts
+
+
+def test_each_expert_has_its_own_step_cache(session, shot, tmp_path):
+    """Threshold 0 on both experts: the take equals the uncached one exactly, every evaluation counted."""
+    plain = engine_output(session, shot, tmp_path / "plain")
+    cached = engine_output(session, shot.with_params(cache="first-block:0"), tmp_path / "cached")
+    assert np.array_equal(cached.frames, plain.frames)
+    assert cached.record["speed"]["step_cache"]["transformer_evaluations"] == 8
