@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from conformance import FRAME_TOLERANCE, Shot, engine_output, levels, load_stock_pipeline, stock_output
@@ -100,3 +101,34 @@ def test_each_expert_has_its_own_step_cache(session, shot, tmp_path):
     cached = engine_output(session, shot.with_params(cache="first-block:0"), tmp_path / "cached")
     assert np.array_equal(cached.frames, plain.frames)
     assert cached.record["speed"]["step_cache"]["transformer_evaluations"] == 8
+
+
+def test_one_expert_at_a_time_in_the_none_profile(shot, tmp_path, monkeypatch):
+    """The placement for a card too small for both experts, run on the CPU (onload device = offload
+    device): the experts get diffusers' offload hooks, the other components none, and the take is
+    the stock call's."""
+    from engine.generation.session import Session
+
+    monkeypatch.setenv("NEURAL_PREVIS_EXPERTS", "one")
+    expected = stock_output(load_stock_pipeline(shot.params.model), shot, guidance_scale_2=2.0)
+    session = Session()
+    try:
+        take = engine_output(session, shot, tmp_path / "take")
+        pipeline = session._pipeline
+        assert hasattr(pipeline.transformer, "_hf_hook") and hasattr(pipeline.transformer_2, "_hf_hook")
+        assert not hasattr(pipeline.vae, "_hf_hook") and not hasattr(pipeline.text_encoder, "_hf_hook")
+    finally:
+        session.unload()
+    assert levels(take.frames, expected) <= FRAME_TOLERANCE
+
+
+def test_the_policy_holds_one_expert_only_where_both_do_not_fit(session, shot, tmp_path, monkeypatch):
+    from engine.speed.policy import TAKE_HEADROOM_BYTES, module_bytes, one_expert_on_device
+
+    monkeypatch.delenv("NEURAL_PREVIS_EXPERTS", raising=False)
+    engine_output(session, shot.with_params(steps=1), tmp_path / "load")
+    pipeline = session._pipeline
+    weights = sum(module_bytes(m) for m in pipeline.components.values() if isinstance(m, torch.nn.Module))
+    assert one_expert_on_device(pipeline, "cuda:0", total_memory=weights + TAKE_HEADROOM_BYTES - 1)
+    assert not one_expert_on_device(pipeline, "cuda:0", total_memory=weights + TAKE_HEADROOM_BYTES)
+    assert not one_expert_on_device(pipeline, "cpu")
