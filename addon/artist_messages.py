@@ -17,6 +17,8 @@ _FLAG_VALUES = {
     ("device", "cpu"): "Device 'CPU' (Neural Previs preferences)",
     ("mode", "selective"): "Mode 'Selective'",
     ("mode", "restyle"): "Mode 'Restyle'",
+    ("weights", "fp8"): "Weights 'FP8'",
+    ("weights", "auto"): "Weights 'As Loaded'",
 }
 _FLAGS = {
     "offload": "Memory Profile",
@@ -35,6 +37,7 @@ _FLAGS = {
     "mode": "Mode",
     "out": "Output Folder",
     "download": "Download",
+    "weights": "Weights",
 }
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on

@@ -298,6 +298,7 @@ class Generation:
             quality=_pick(request.quality, settings.quality),
             offload=preferences.offload if offload == "preferences" else offload,
             device=preferences.device,
+            weights=settings.weights,  # FP8 weight storage (issue 14 section 6)
         )
         try:
             params.check()

@@ -130,6 +130,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
             _draw_selective(column, scene, settings)
         column.prop(settings, "reference_image")
         column.prop(settings, "offload")
+        column.prop(settings, "weights")  # memory settings: FP8 weight storage (issue 14 section 6)
         column.prop(settings, "output_directory")
 
         layout.separator()
