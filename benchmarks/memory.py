@@ -249,6 +249,7 @@ def weights_rows(models=WEIGHTS_MODELS, sizes=WEIGHTS_SIZES, tiny: bool = False)
     from architectures import EXPERTS
 
     rows = []
+    text = text_encoder(tiny)["weights_bytes"]  # lent to the GPU while a new prompt is encoded
     for model in models:
         weights = fp8_transformer(model)
         experts = EXPERTS.get(model, 1)
@@ -262,7 +263,7 @@ def weights_rows(models=WEIGHTS_MODELS, sizes=WEIGHTS_SIZES, tiny: bool = False)
                 transient = weights["largest_cast_layer_bf16_bytes"] if storage == "fp8" else 0
                 for resident_experts in sorted({experts, 1}, reverse=True):
                     resident = resident_experts * per_expert + encode["weights_bytes"]
-                    peak = max(resident + net["activations_bytes"] + transient, resident + vae_phase)
+                    peak = max(resident + text, resident + net["activations_bytes"] + transient, resident + vae_phase)
                     rows.append({"model": model, "experts": experts, "resident_experts": resident_experts,
                                  "width": width, "height": height, "frames": frames, "weights": storage,
                                  "transformer_weights_bytes": per_expert * experts, "peak_bytes": peak,
@@ -289,6 +290,7 @@ def main(argv=None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--no-table", action="store_true", help="skip the --weights fp8 table (1.3B, 14B, A14B at two sizes)")
+    parser.add_argument("--table-only", action="store_true", help="only the --weights fp8 table")
     args = parser.parse_args(argv)
     models = ["tiny"] if args.tiny else [m.strip() for m in args.models.split(",") if m.strip()]
     width, height, frames = (64, 48, 9) if args.tiny else (args.width, args.height, args.frames)
@@ -297,7 +299,9 @@ def main(argv=None) -> int:
         print(json.dumps({"benchmark": "memory", "width": width, "height": height, "frames": frames, **record}), flush=True)
 
     engine_tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
-    for operation in ("encode", "decode"):
+    if args.table_only:
+        models, engine_tiles = [], None
+    for operation in ("encode", "decode") if not args.table_only else ():
         for tiles in (None, engine_tiles) if engine_tiles else (None,):
             emit({"part": f"vae-{operation}", "tiles": tiles, **vae(operation, width, height, frames, tiles, args.tiny)})
     for model in models:
