@@ -17,6 +17,8 @@ _FLAG_VALUES = {
     ("device", "cpu"): "Device 'CPU' (Neural Previs preferences)",
     ("mode", "selective"): "Mode 'Selective'",
     ("mode", "restyle"): "Mode 'Restyle'",
+    ("weights", "fp8"): "Weights 'FP8'",
+    ("weights", "auto"): "Weights 'As Loaded'",
 }
 _FLAGS = {
     "offload": "Memory Profile",
@@ -39,6 +41,7 @@ _FLAGS = {
     "lora": "LoRAs",
     "keyframe": "Keyframes",
     "control": "Neural Previs Control (Object properties)",
+    "weights": "Weights",
 }
 
 _SWITCHES = {"download"}  # flags that take no value: what follows them is the sentence going on

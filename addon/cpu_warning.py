@@ -36,6 +36,8 @@ _COSTS = {
     # The transformer and its VACE blocks (15 of them in the 1.3B, 8 in the 14B), diffusers configs.
     "wan-vace-1.3b": _Cost(1.7e9, 1536, 45, 832 * 480, 81, 17, 30, _WAN_TOKENS),
     "wan-vace-14b": _Cost(16.0e9, 5120, 48, 832 * 480, 81, 17, 30, _WAN_TOKENS),
+    # Wan2.2 A14B: two experts of the 14B's size, one of them per step, so a step costs what the 14B's does.
+    "wan2.2-vace-fun-a14b": _Cost(16.0e9, 5120, 48, 832 * 480, 81, 17, 30, _WAN_TOKENS),
     # UNet, motion modules and depth ControlNet on 64x64 latents; attention is per frame, so counted by pixels.
     "animatediff-controlnet": _Cost(1.7e9, 640, 16, 512 * 512, 16, 4, 25, 1 / 64),
 }

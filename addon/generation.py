@@ -360,6 +360,7 @@ class Generation:
             controls=controls,
             plate_from=self._set_references(),
             loras=_loras(settings, request),
+            weights=settings.weights,  # FP8 weight storage (issue 14 section 6)
         )
         try:
             params.check()

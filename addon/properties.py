@@ -18,6 +18,11 @@ MODE_ITEMS = (
 # item's number comes from its name, so a saved choice means the same quality after the list changes.
 QUALITY_ITEMS = tuple((q, q.capitalize(), QUALITY_DESCRIPTIONS.get(q, q), zlib.crc32(q.encode()) & 0x7FFFFFFF) for q in QUALITIES)
 SCENE_OFFLOAD_ITEMS = (("preferences", "As in Preferences", "The memory profile chosen in the Neural Previs preferences"),) + OFFLOAD_ITEMS
+# --- experts (issue 14 section 6): how the model's transformer stores its weights (--weights) ---
+WEIGHT_ITEMS = (
+    ("auto", "As Loaded", "The transformer's weights in the precision they load in"),
+    ("fp8", "FP8", "Transformer weights stored in 8 bits and computed in 16: about half the GPU memory, slightly different pictures"),
+)
 PLATE_ITEMS = (
     ("TAKE", "Take", "A take on this scene's timeline"),
     ("FOLDER", "Folder", "A folder of frames named by scene frame (0001.png, ...)"),
@@ -101,6 +106,8 @@ class NeuralPrevisSceneSettings(bpy.types.PropertyGroup):
     offload: EnumProperty(
         name="Memory Profile", items=SCENE_OFFLOAD_ITEMS, default="preferences", description="GPU memory against speed, for this scene"
     )
+    # --- experts (issue 14 section 6) ---
+    weights: EnumProperty(name="Weights", items=WEIGHT_ITEMS, default="auto", description="How the model's transformer stores its weights on the GPU")
     mode: EnumProperty(name="Mode", items=MODE_ITEMS, default="restyle")
     selective_collection: PointerProperty(
         name="Collection to Regenerate", type=bpy.types.Collection, description="Selective mode: the objects of this collection are regenerated"

@@ -28,14 +28,24 @@ _VACE_COMMON = dict(
 TRANSFORMERS = {
     "vace-1.3b": dict(_VACE_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, vace_layers=list(range(0, 30, 2))),
     "vace-14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
+    # Wan2.2 VACE-Fun A14B: two experts of this architecture each (engine/models/catalog.py says why).
+    "vace-a14b": dict(_VACE_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, vace_layers=list(range(0, 40, 5))),
     "tiny": tiny_random.TRANSFORMER,
     # --tiny --models tiny-14b: the tiny model through the benchmark's 14B branch, so it runs on the CPU too.
     "tiny-14b": tiny_random.TRANSFORMER,
+    # --tiny --models tiny-a14b: two tiny experts through the benchmark's A14B branch.
+    "tiny-a14b": tiny_random.TRANSFORMER,
 }
 UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
                 relative_attention_num_buckets=32, relative_attention_max_distance=128,
                 feed_forward_proj="gated-gelu", tie_word_embeddings=False)
 WAN_VAE: dict = {}  # AutoencoderKLWan's defaults are the Wan 2.1 VAE
+
+
+#: Denoising experts per model (Wan2.2 A14B has two of its architecture); the others have one.
+EXPERTS = {"vace-a14b": 2, "tiny-a14b": 2}
+#: Wan2.2 A14B's boundary (its model_index.json), also used for the benchmark's tiny two-expert model.
+BOUNDARY_RATIO = tiny_random.TWO_EXPERTS_BOUNDARY
 
 
 def is_tiny(model: str) -> bool:
@@ -59,12 +69,16 @@ def build_components(model: str, device: str, dtype) -> dict:
     from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
+    second = None
     if is_tiny(model):
         built = tiny_random.components()
         built.pop("scheduler")
         transformer, text_encoder, vae = (built[name].to(device) for name in ("transformer", "text_encoder", "vae"))
         transformer.to(dtype)
         text_encoder.to(dtype)
+        if EXPERTS.get(model, 1) == 2:
+            torch.manual_seed(1)
+            second = WanVACETransformer3DModel(**tiny_random.TRANSFORMER).to(device, dtype)
     else:
         torch.manual_seed(0)
         previous = torch.get_default_dtype()
@@ -72,19 +86,25 @@ def build_components(model: str, device: str, dtype) -> dict:
             with torch.device(device):
                 torch.set_default_dtype(dtype)
                 transformer = WanVACETransformer3DModel(**TRANSFORMERS[model])
+                if EXPERTS.get(model, 1) == 2:
+                    second = WanVACETransformer3DModel(**TRANSFORMERS[model])
                 text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_XXL))
                 torch.set_default_dtype(torch.float32)
                 vae = AutoencoderKLWan(**WAN_VAE)
         finally:
             torch.set_default_dtype(previous)
-    for module in (transformer, text_encoder):
+    denoisers = [transformer] + ([second] if second is not None else [])
+    for module in (*denoisers, text_encoder):
         keep = getattr(module, "_keep_in_fp32_modules", None) or []
         for name, sub in module.named_modules():
             if any(part in keep for part in name.split(".")):
                 sub.float()
-    for module in (transformer, text_encoder, vae):
+    for module in (*denoisers, text_encoder, vae):
         module.eval().requires_grad_(False)
-    return dict(transformer=transformer, text_encoder=text_encoder, vae=vae, tokenizer=tiny_random.tokenizer())
+    built = dict(transformer=transformer, text_encoder=text_encoder, vae=vae, tokenizer=tiny_random.tokenizer())
+    if second is not None:  # two experts (Wan2.2 A14B): make_pipeline sets the boundary
+        built["transformer_2"] = second
+    return built
 
 
 def make_pipeline(components: dict):
@@ -92,7 +112,8 @@ def make_pipeline(components: dict):
     UniPC with flow shift 3.0, as diffusers' documentation example and tiny-random set it."""
     from diffusers import WanVACEPipeline
 
-    pipeline = WanVACEPipeline(scheduler=tiny_random.scheduler(), **components)
+    two = components.get("transformer_2") is not None
+    pipeline = WanVACEPipeline(scheduler=tiny_random.scheduler(), **components, boundary_ratio=BOUNDARY_RATIO if two else None)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 

@@ -12,6 +12,14 @@ on the same inputs:
   what the ablations chose: encoding, each denoising step, decoding, writing, end to end; ratio
   against ``stock``; ``engine-warm``: the next take with the same model and prompt;
 - ``preview``: a full take at ``quality=preview``; ``decode``: the VAE alone, plain and tiled;
+- ``final-cache-first-block`` / ``final-cache-mag``: the ``final`` take with each step cache
+  (``--caches``, at its threshold): transformer evaluations computed and skipped, the speed-up
+  against stock and against the engine's uncached take, and the frames' difference from that take;
+- ``draft``: a full take at ``quality=draft`` when the engine has that quality (else a skipped line
+  that says so); ``final-fp8``: a few steps with ``--weights fp8`` storage (peak memory, step time);
+- per model its own size: the 1.3B at ``--width``x``--height`` (832x480), the 14B and Wan2.2 A14B
+  (``vace-a14b``: two experts, ``--models vace-a14b``) at ``--size-14b`` (1280x720);
+- ``targets``: the issue's targets beside the measured values in the summary line (a GPU run).
 - memory profiles (``--offload model`` / ``group``): peak GPU memory and time (a few steps,
   extrapolated to the full step count, labelled ``extrapolated``).
 
@@ -22,6 +30,7 @@ the config, and the achieved rate is given as a fraction of the GPU's dense bf16
     python benchmarks/engine.py                      # GPU: 1.3B (and 14B if --models includes it)
     python benchmarks/engine.py --tiny               # CPU, tiny configs, same code, < 1 minute
     python benchmarks/engine.py --models vace-1.3b,vace-14b --budget 420 --out results.jsonl
+    python benchmarks/engine.py --tiny --models tiny,tiny-a14b    # the CPU dry run of the A14B branch too
 
 The 14B runs only ``--steps-14b`` timed steps (default 2) for stock and engine: its 50-step numbers
 are extrapolated and say so.
@@ -65,6 +74,17 @@ BF16_PEAK_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), 
 #: The issue's memory targets for the profiles (decimal GB; a real card also holds the CUDA context,
 #: about 0.5 GB, outside these).
 PROFILE_BUDGETS = {("vace-1.3b", "group"): 8_000_000_000, ("vace-14b", "group"): 24_000_000_000}
+
+#: The issue's speed targets on one H100/H200 (issue 14, "Speed"): (model, config, measured key, op, value).
+TARGETS = (
+    ("vace-1.3b", "draft", "end_to_end_seconds", "<=", 5.0),
+    ("vace-14b", "draft", "end_to_end_seconds", "<=", 40.0),
+    ("vace-1.3b", "engine", "speedup_vs_stock_generation", ">=", 1.45),
+    ("vace-1.3b", "engine", "fraction_of_bf16_peak", ">=", 0.65),
+)
+
+#: Models with a size of their own (the 14B-class ones at 720p: ``--size-14b``).
+LARGE_MODELS = ("vace-14b", "vace-a14b", "tiny-14b", "tiny-a14b")
 
 PROMPT = "rainy neon street at night, reflections on wet asphalt, cinematic"
 NEGATIVE = "blurry, low quality, static"
@@ -124,10 +144,14 @@ class Device:
 def write_model_folder(folder: Path, model: str) -> Path:
     """A diffusers pipeline folder the engine's ``resolve_model`` accepts (configs only: the weights
     are the in-memory random modules, handed to the session with ``Session.adopt``)."""
+    from architectures import BOUNDARY_RATIO, EXPERTS
+
     folder.mkdir(parents=True, exist_ok=True)
     index = {"_class_name": "WanVACEPipeline", "_diffusers_version": "0.0", "scheduler": ["diffusers", "UniPCMultistepScheduler"],
              "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
              "transformer": ["diffusers", "WanVACETransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"]}
+    if EXPERTS.get(model, 1) == 2:
+        index.update(transformer_2=["diffusers", "WanVACETransformer3DModel"], boundary_ratio=BOUNDARY_RATIO)
     (folder / "model_index.json").write_text(json.dumps(index))
     (folder / "NOTE.txt").write_text(f"benchmark: {model} with random weights built in memory\n")
     return folder
@@ -179,6 +203,17 @@ def first_window(bundle: Path, params, scratch: Path):
     window = plan_windows(len(checked.bundle.frames), spec.window, spec.overlap, spec.frame_rule)[0]
     output = np.zeros((len(checked.bundle.frames), checked.bundle.height, checked.bundle.width, 3), np.uint8)
     return window_inputs(checked.shot, window, size, output, params.seed, carry_pixels=True)
+
+
+def frame_levels(a: Path, b: Path) -> dict:
+    """Largest and mean difference, in levels of 255, between two takes' frames."""
+    from PIL import Image
+
+    def frames(take):
+        return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted((take / "frames").iterdir())]).astype(int)
+
+    difference = np.abs(frames(a) - frames(b))
+    return {"max": int(difference.max()), "mean": round(float(difference.mean()), 3)}
 
 
 def median_step(step_seconds: list[float]) -> float | None:
@@ -264,8 +299,18 @@ class Bench:
         full = self.full_steps
         return {"extrapolated": True, f"{key}_at_{full}_steps_extrapolated": round(result[key] + (full - steps) * per_step, 2)}
 
+    def size_for(self, model: str) -> None:
+        """The model's own size (``--size-14b`` for the 14B-class models; tiny: 64x48x9 for all)."""
+        if self.args.tiny:
+            return
+        if model in LARGE_MODELS:
+            self.width, self.height = (int(v) for v in self.args.size_14b.lower().split("x"))
+        else:
+            self.width, self.height = self.args.width, self.args.height
+
     def model(self, model: str) -> None:
-        log(f"building {model} with random weights on {self.device.name}")
+        self.size_for(model)
+        log(f"building {model} with random weights on {self.device.name} ({self.width}x{self.height}x{self.frames})")
         run = ModelRun(self, model)
         if self.run(model, "build", "build", run.build) is not None and run.components:
             run.all()
@@ -299,13 +344,28 @@ class Bench:
             engine = takes.get(f"{model}/engine")
             if engine and "speedup_vs_stock_generation" in engine:
                 summary[f"{model}_speedup_vs_stock"] = engine["speedup_vs_stock_generation"]
+        summary["targets"] = targets(takes)
         self.output.emit(summary)
+        for target in summary["targets"]:
+            log(f"target {target['config']} {target['key']} {target['op']} {target['target']}: measured {target['measured']}"
+                f" ({'met' if target['met'] else 'not met' if target['met'] is False else 'not measured'})")
 
     def models(self) -> list[str]:
         models = [m.strip() for m in self.args.models.split(",") if m.strip()]
         if self.args.tiny:
             return [m for m in models if m.startswith("tiny")] or ["tiny"]
         return models
+
+
+def targets(takes: dict) -> list[dict]:
+    """The issue's targets beside what this run measured (``None``: not measured in this run, e.g. on the CPU)."""
+    rows = []
+    for model, config, key, op, value in TARGETS:
+        line = takes.get(f"{model}/{config}") or {}
+        measured = line.get(key)
+        met = None if measured is None else (measured <= value if op == "<=" else measured >= value)
+        rows.append({"config": f"{model}/{config}", "key": key, "op": op, "target": value, "measured": measured, "met": met})
+    return rows
 
 
 class ModelRun:
@@ -315,9 +375,11 @@ class ModelRun:
         from engine.generation.session import Session
 
         self.bench, self.model, self.device, self.args = bench, model, bench.device, bench.args
-        self.big = model in ("vace-14b", "tiny-14b")
+        self.big = model in LARGE_MODELS
         self.steps = self.args.steps_14b if self.big else bench.steps
         self.components: dict | None = None
+        self.final_take: Path | None = None
+        self.final_seconds = 0.0
         self.session = Session()
         self.backend = self.pipeline = None
 
@@ -399,6 +461,12 @@ class ModelRun:
         if args.warm:  # the next take with the same model and prompt (no loading, no text encoder)
             bench.run(model, "engine-warm", "take", lambda: self.take({"steps": bench.ablation_steps}),
                       0 if args.tiny else 25)
+        # the step caches on the same final take (blocks run eagerly: a cache decides between them)
+        for cache in [c.strip() for c in args.caches.split(",") if c.strip()]:
+            kind = cache.split(":")[0]
+            bench.run(model, f"final-cache-{kind}", "take", lambda cache=cache: self.cached_take(cache),
+                      0 if args.tiny else (self.steps * 2.2 + 25 if not big else self.steps * 12 + 30))
+        self.draft()
         if not big:  # compiled blocks run eagerly at the preview size
             preview_steps = 3 if args.tiny else None  # None: the preview default
             bench.run(model, "preview", "take", lambda: self.take({"quality": "preview", "steps": preview_steps}),
@@ -407,6 +475,8 @@ class ModelRun:
             regional_compile.set_compiled(self.pipeline.transformer, False)
         if not big:
             bench.run(model, "decode", "decode", self.decode, 0 if args.tiny else 45)
+        # last on these modules: layerwise casting changes their weights for good
+        bench.run(model, "final-fp8", "steps", self.fp8_steps, 0 if args.tiny else 30 * (3 if big else 1))
 
         # 4. memory profiles (a GPU): the main set freed first, so each peak is the profile's own
         self.session.unload()
@@ -488,6 +558,7 @@ class ModelRun:
         """The engine's full take with the switches the ablations chose (named in ``chosen``)."""
         self.adopt(switches)
         result = {**self.take(), "chosen": chosen}
+        self.final_take, self.final_seconds = Path(result["take_dir"]), result["end_to_end_seconds"]
         full = f"end_to_end_seconds_at_{self.bench.full_steps}_steps_extrapolated"
         self.bench.engine_seconds[self.model] = result.get(full, result["end_to_end_seconds"])
         return result
@@ -527,6 +598,7 @@ class ModelRun:
                   "peak_memory_above_resident_bytes": (device.peak_bytes() - resident) if resident is not None else None,
                   "switches": record["speed"],
                   "work_size": [record["plan"]["work_width"], record["plan"]["work_height"]], "warm": record["warm"],
+                  "take_dir": str(out),
                   "note": "loading is 0: the random-weight modules are built in memory (see the build line), not read from disk"}
         if params.quality != "final":
             return result
@@ -606,6 +678,50 @@ class ModelRun:
         # both first steps include the control video's VAE encode; the difference is compile time
         first = "first_step_seconds_incl_vae_encode_and_compile"
         result["compile_seconds_estimate"] = round(result[first] - eager[first], 2)
+
+    def cached_take(self, cache: str) -> dict:
+        """The final take with a step cache: what it saved (transformer evaluations) and what it cost
+        (the frames' difference from the engine's uncached take of the same shot and seed)."""
+        result = self.take({"cache": cache})
+        counts = result["switches"].get("step_cache", {})
+        evaluations = counts.get("transformer_evaluations") or 0
+        result["step_cache"] = counts
+        result["evaluations_saved_fraction"] = round(counts.get("skipped", 0) / evaluations, 4) if evaluations else None
+        engine = self.bench.engine_seconds.get(self.model)
+        if engine and result["steps"] == self.steps:
+            result["speedup_vs_engine_final"] = round(self.final_seconds / result["end_to_end_seconds"], 3)
+        if self.final_take is not None:
+            result["levels_vs_engine_final"] = frame_levels(self.final_take, Path(result["take_dir"]))
+        return result
+
+    def draft(self) -> None:
+        """``quality=draft`` (4 steps without guidance, a distilled schedule) where the engine has it."""
+        from engine.formats.params import QUALITIES
+
+        if "draft" not in QUALITIES:
+            record = self.bench.base(self.model, "draft", "take")
+            record.update(ok=False, skipped=f"the engine has no draft quality (qualities: {', '.join(QUALITIES)})")
+            self.bench.output.emit(record)
+            log(f"{self.model}/draft skipped: the engine's qualities are {', '.join(QUALITIES)}")
+            return
+        self.bench.run(self.model, "draft", "take", lambda: self.take({"quality": "draft", "steps": None, "guidance": None}),
+                       0 if self.args.tiny else (15 if not self.big else 60))
+
+    def fp8_steps(self) -> dict:
+        """A few denoising steps with ``--weights fp8`` storage (diffusers' layerwise casting) on these
+        modules: the transformer's resident bytes, the peak and the step time against bfloat16."""
+        from engine.generation.runtime import resolve_runtime
+        from engine.speed import weight_storage
+        from engine.speed.switches import Switches, denoisers
+
+        before = {"weights_bytes": sum(weight_storage.storage_bytes(m) for m in denoisers(make_pipeline(self.components)))}
+        self.adopt(Switches())
+        runtime = replace(resolve_runtime(self.params()), weights="fp8")
+        stored = weight_storage.store_weights(self.pipeline, runtime)
+        result = self.steps_only(Switches())
+        result.update(weights=stored["weights"], weights_bytes_as_loaded=before["weights_bytes"],
+                      fp8_weights_bytes=sum(weight_storage.storage_bytes(m) for m in denoisers(self.pipeline)))
+        return result
 
     def decode(self) -> dict:
         """The VAE on its own (8.3 s of a 1.3B take on an H200, in float32): decode plain and with the
@@ -712,11 +828,14 @@ def _imageio_ffmpeg_fraction_fps() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU (CI): same code, under a minute")
-    parser.add_argument("--models", default="vace-1.3b", help="comma-separated: vace-1.3b, vace-14b")
+    parser.add_argument("--models", default="vace-1.3b", help="comma-separated: vace-1.3b, vace-14b, vace-a14b (tiny: tiny, tiny-14b, tiny-a14b)")
     parser.add_argument("--device", default="cuda:0")
     parser.add_argument("--width", type=int, default=832)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--size-14b", default="1280x720", help="WIDTHxHEIGHT of the 14B and Wan2.2 A14B runs (default: 1280x720)")
+    parser.add_argument("--caches", default="first-block:0.05,mag:0.06",
+                        help="step caches to measure on the final take, comma-separated KIND:THRESHOLD ('' for none)")
     parser.add_argument("--steps", type=int, default=50, help="steps of the full takes (stock and engine)")
     parser.add_argument("--full-steps", type=int, default=50, help="step count that extrapolations target")
     parser.add_argument("--ablation-steps", type=int, default=3, help="steps of each ablation / profile measurement")

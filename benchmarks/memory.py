@@ -13,8 +13,13 @@ VAE's decode of an 832x480 frame gave the same 7.3 GB as on ``meta``.
   placement in ``engine.speed.offload.stream_to_device`` (blocks and text-encoder layers streamed two at a
   time, the VAE resident), against the issue's budgets (1.3B: 8 GB, 14B: 24 GB);
 - ``none-profile``: everything resident, with the text encoder on the device or kept in host memory.
+- ``weights``: ``--weights fp8`` against the loaded bfloat16 (issue 14 section 6) for the 1.3B, the
+  14B and Wan2.2 A14B (two experts; resident, or one at a time) at 832x480x81 and 1280x720x81: which
+  parameters diffusers' layerwise casting stores in float8 is read from the real model built on
+  ``meta`` with ``enable_layerwise_casting``; a forward then holds one layer's bfloat16 copy at a
+  time on top of the bfloat16 activations. Printed as a table at the end (``--no-table``: JSON only).
 
-    python benchmarks/memory.py                   # 1.3B and 14B at 832x480x81, a few seconds
+    python benchmarks/memory.py                   # 1.3B and 14B at 832x480x81, then the weights table
     python benchmarks/memory.py --tiny            # tiny configs (CI)
 """
 
@@ -210,6 +215,73 @@ def unconstrained_profile(model: str, width: int, height: int, frames: int, host
             "note": "live tensors on the meta device: add fragmentation, workspaces and the CUDA context"}
 
 
+def fp8_transformer(model: str) -> dict:
+    """The transformer's weights as ``--weights fp8`` stores them (``enable_layerwise_casting`` on the
+    real module, on ``meta``): float8 bytes, what stays as loaded, and the largest layer's bfloat16
+    copy a forward holds while that layer runs."""
+    import torch
+    from diffusers import WanVACETransformer3DModel
+
+    previous = torch.get_default_dtype()
+    try:
+        with torch.device("meta"):
+            torch.set_default_dtype(torch.bfloat16)
+            net = WanVACETransformer3DModel(**TRANSFORMERS[model]).eval().requires_grad_(False)
+    finally:
+        torch.set_default_dtype(previous)
+    bf16 = module_bytes(net)
+    net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    cast = [m for m in net.modules() if any(p.dtype == torch.float8_e4m3fn for p in m.parameters(recurse=False))]
+    return {"bf16_weights_bytes": bf16, "fp8_weights_bytes": module_bytes(net),
+            "fp8_share": round(sum(p.numel() for m in cast for p in m.parameters(recurse=False)) / sum(p.numel() for p in net.parameters()), 4),
+            "largest_cast_layer_bf16_bytes": max(2 * sum(p.numel() for p in m.parameters(recurse=False)) for m in cast)}
+
+
+#: The models of the weights table and their sizes (issue 14 section 6).
+WEIGHTS_MODELS = ("vace-1.3b", "vace-14b", "vace-a14b")
+WEIGHTS_SIZES = ((832, 480, 81), (1280, 720, 81))
+
+
+def weights_rows(models=WEIGHTS_MODELS, sizes=WEIGHTS_SIZES, tiny: bool = False) -> list[dict]:
+    """Peak GPU memory of the ``none`` profile (text encoder kept in host memory, as the engine runs
+    it on cards too small for every weight) with bfloat16 and with fp8 transformer weights; for two
+    experts both resident and one at a time (``engine.speed.offload.one_expert_at_a_time``)."""
+    from architectures import EXPERTS
+
+    rows = []
+    text = text_encoder(tiny)["weights_bytes"]  # lent to the GPU while a new prompt is encoded
+    for model in models:
+        weights = fp8_transformer(model)
+        experts = EXPERTS.get(model, 1)
+        for width, height, frames in sizes:
+            net = transformer(model, width, height, frames)
+            encode = vae("encode", width, height, frames, None, tiny)
+            decode = vae("decode", width, height, frames, None, tiny)
+            vae_phase = max(encode["peak_bytes"] + 4 * encode["input_bytes"], decode["peak_bytes"])
+            for storage in ("bf16", "fp8"):
+                per_expert = weights[f"{storage}_weights_bytes"]
+                transient = weights["largest_cast_layer_bf16_bytes"] if storage == "fp8" else 0
+                for resident_experts in sorted({experts, 1}, reverse=True):
+                    resident = resident_experts * per_expert + encode["weights_bytes"]
+                    peak = max(resident + text, resident + net["activations_bytes"] + transient, resident + vae_phase)
+                    rows.append({"model": model, "experts": experts, "resident_experts": resident_experts,
+                                 "width": width, "height": height, "frames": frames, "weights": storage,
+                                 "transformer_weights_bytes": per_expert * experts, "peak_bytes": peak,
+                                 "fp8_share": weights["fp8_share"]})
+    return rows
+
+
+def weights_table(rows: list[dict]) -> str:
+    gb = 1e9
+    lines = ["| model | size | weights | experts on GPU | transformer weights | peak (none profile, text encoder on host) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['width']}x{row['height']}x{row['frames']} | {row['weights']} | "
+                     f"{row['resident_experts']} of {row['experts']} | {row['transformer_weights_bytes'] / gb:.1f} GB | "
+                     f"{row['peak_bytes'] / gb:.1f} GB |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs at a tiny size (CI)")
@@ -217,6 +289,8 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=832)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--no-table", action="store_true", help="skip the --weights fp8 table (1.3B, 14B, A14B at two sizes)")
+    parser.add_argument("--table-only", action="store_true", help="only the --weights fp8 table")
     args = parser.parse_args(argv)
     models = ["tiny"] if args.tiny else [m.strip() for m in args.models.split(",") if m.strip()]
     width, height, frames = (64, 48, 9) if args.tiny else (args.width, args.height, args.frames)
@@ -225,7 +299,9 @@ def main(argv=None) -> int:
         print(json.dumps({"benchmark": "memory", "width": width, "height": height, "frames": frames, **record}), flush=True)
 
     engine_tiles = vae_tiles(height, width, VAE_TILE_PIXELS)
-    for operation in ("encode", "decode"):
+    if args.table_only:
+        models, engine_tiles = [], None
+    for operation in ("encode", "decode") if not args.table_only else ():
         for tiles in (None, engine_tiles) if engine_tiles else (None,):
             emit({"part": f"vae-{operation}", "tiles": tiles, **vae(operation, width, height, frames, tiles, args.tiny)})
     for model in models:
@@ -235,6 +311,11 @@ def main(argv=None) -> int:
         for hosted in (False, True):
             emit({"part": "none-profile", "model": model,
                   **unconstrained_profile(model, width, height, frames, hosted, args.tiny)})
+    if not args.no_table:
+        rows = weights_rows(("tiny",), ((width, height, frames),), tiny=True) if args.tiny else weights_rows()
+        for row in rows:
+            print(json.dumps({"benchmark": "memory", "part": "weights", **row}), flush=True)
+        print(weights_table(rows), flush=True)
     return 0
 
 

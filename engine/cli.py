@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from . import __version__
-from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, GenerateParams
+from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, WEIGHT_STORAGES, GenerateParams
 from .generation.controls import parse_control_argument
 from .generation.keyframes import parse_keyframe_argument
 from .models.loras import parse_lora_argument
@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--lora", action="append", default=[], metavar="PATH_OR_REPO[:WEIGHT]",
                           help="a LoRA .safetensors (file, org/name/file.safetensors or org/name) with its weight "
                                "(default 1.0), e.g. style.safetensors:0.8; repeat for several")
+    # --- experts (issue 14 sections 4-6) ---
+    generate.add_argument("--guidance-2", type=float, metavar="G",
+                          help="two-expert models (wan2.2-vace-fun-a14b): guidance of the low-noise expert (default: --guidance)")
+    generate.add_argument("--cache", metavar="KIND:THRESHOLD",
+                          help="step cache for final takes: first-block:THRESHOLD or mag:THRESHOLD, e.g. first-block:0.05 (default: none)")
+    generate.add_argument("--weights", choices=WEIGHT_STORAGES, default="auto",
+                          help="transformer weight storage: auto (as --dtype), or fp8 (float8 storage, bfloat16 compute: half the memory)")
 
     commands.add_parser("serve", help="run the persistent JSON-lines worker on stdin/stdout")
     commands.add_parser("check", help="import torch and diffusers and report the device, as one JSON line (exit 0 when usable)")
@@ -112,6 +119,9 @@ def params_from_args(args: argparse.Namespace) -> GenerateParams:
         keyframes=[parse_keyframe_argument(text) for text in args.keyframe],
         controls=dict(parse_control_argument(text) for text in args.control),
         loras=[parse_lora_argument(value) for value in args.lora],
+        guidance_2=args.guidance_2,
+        cache=args.cache,
+        weights=args.weights,
     )
 
 

@@ -174,6 +174,7 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
         draw_set_references(column, scene)  # issue 16 §4: Use as Set Reference (Sequencer tab)
         column.prop(settings, "reference_image")
         column.prop(settings, "offload")
+        column.prop(settings, "weights")  # memory settings: FP8 weight storage (issue 14 section 6)
         column.prop(settings, "output_directory")
 
         layout.separator()

@@ -16,7 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-__all__ = ["build", "built_folder", "components", "ensure_built", "NOTE"]
+__all__ = ["build", "build_two_experts", "built_folder", "components", "ensure_built", "NOTE"]
 
 #: Bump when the configs below change, so stale cached builds are not reused.
 BUILD_VERSION = "1"
@@ -83,6 +83,27 @@ def build(folder: Path) -> None:
             raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+#: Wan2.2 VACE-Fun A14B's boundary (its model_index.json): the high-noise expert runs the steps whose
+#: timestep is at least 0.875 x 1000.
+TWO_EXPERTS_BOUNDARY = 0.875
+
+
+def build_two_experts(folder: Path, boundary_ratio: float = TWO_EXPERTS_BOUNDARY) -> Path:
+    """A tiny two-expert folder in Wan2.2 A14B's layout (``transformer``, ``transformer_2``,
+    ``boundary_ratio`` in model_index.json): tiny-random's components plus a second transformer of
+    the same architecture with other random weights. A local diffusers folder like any other: it is
+    loaded by path (``--model FOLDER``), not by a name. Returns ``folder`` (which must not exist)."""
+    import torch
+    from diffusers import WanVACEPipeline, WanVACETransformer3DModel
+
+    parts = components()
+    torch.manual_seed(SEED + 1)
+    parts["transformer_2"] = WanVACETransformer3DModel(**TRANSFORMER)
+    WanVACEPipeline(**parts, boundary_ratio=boundary_ratio).save_pretrained(folder, safe_serialization=True)
+    (folder / "NOTE.txt").write_text(NOTE + " (two experts)\n")
+    return folder
 
 
 def built_folder(cache_root: Path) -> Path:

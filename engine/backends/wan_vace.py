@@ -32,7 +32,7 @@ from PIL import Image
 
 from ..errors import ModelError
 from ..generation.windows import WindowInputs
-from ..speed import draft, offload, policy, quality, regional_compile, vae_tiling
+from ..speed import draft, offload, policy, quality, regional_compile, step_cache, vae_tiling, weight_storage
 from ..speed.batched_guidance import batched_guidance
 from ..speed.switches import Switches, apply, denoisers
 from ..speed.text_encoder import text_encoder_on_device
@@ -67,10 +67,12 @@ class Backend:
         )
         if not denoisers(pipeline):
             raise ModelError(f"{model.path} has no transformer; a Wan VACE folder needs transformer/")
+        stored = weight_storage.store_weights(pipeline, runtime)  # --weights fp8: before placing, so float8 bytes move
         offload.place(pipeline, runtime)
         # Our own progress events replace diffusers' tqdm bars (which would otherwise go to stderr).
         pipeline.set_progress_bar_config(disable=True)
         self.configure(pipeline, runtime, policy.choose(runtime, warm_worker=self.warm_worker))
+        self.applied = {**self.applied, **stored}
         return pipeline
 
     def configure(self, pipeline, runtime, switches: Switches) -> dict:
@@ -115,6 +117,9 @@ class Backend:
             max_sequence_length=self.max_sequence_length,
             output_type="latent",
             return_dict=False,
+            # Two-expert models (Wan2.2 A14B): the low-noise expert's guidance, only when asked for
+            # (the stock call refuses it for one expert; engine.models.experts checks that first).
+            **({} if request.params.guidance_2 is None else {"guidance_scale_2": float(request.params.guidance_2)}),
         )
 
     def denoise(self, pipeline, window: WindowInputs, embeds, request, on_step):
@@ -123,7 +128,7 @@ class Backend:
             return {}
 
         def run():
-            with self._during_call(pipeline, embeds, request):
+            with self._during_call(pipeline, embeds, request, window):
                 return pipeline(**self.stock_arguments(window, embeds, request),
                                 callback_on_step_end=callback_on_step_end)[0]
 
@@ -145,17 +150,19 @@ class Backend:
             regional_compile.compiled_sizes(denoisers(pipeline)[0]).add((window.frames, window.height, window.width))
         return latents
 
-    def _during_call(self, pipeline, embeds, request) -> contextlib.ExitStack:
+    def _during_call(self, pipeline, embeds, request, window) -> contextlib.ExitStack:
         """The per-call switches, undone when the call ends: batched guidance (a hook on each
         denoiser), compiled blocks run eagerly where the quality says so, the zero-latent cache.
         What a take changes in the loaded pipeline (LoRA adapters, a draft schedule, a step cache)
         goes here too."""
         stack = contextlib.ExitStack()
         negative_embeds = embeds[1]
-        if self.switches.batched_guidance and request.guidance > 1.0 and negative_embeds is not None:
+        cached = step_cache.cache_of(request)  # --cache: not with batched guidance nor compiled blocks
+        if self.switches.batched_guidance and request.guidance > 1.0 and negative_embeds is not None and not cached:
             stack.enter_context(batched_guidance(denoisers(pipeline), negative_embeds))
-        if not self._compiles(request):
+        if not self._compiles(request) or cached:
             stack.enter_context(regional_compile.eager(denoisers(pipeline)))
+        stack.enter_context(step_cache.recorded(self, denoisers(pipeline), request, window))
         stack.enter_context(self.zero_latents.around(pipeline.vae))
         # The take's LoRAs with their weights (all adapters off after), and a draft's schedule.
         stack.enter_context(self.loras.around(pipeline, getattr(request, "loras", ())))

@@ -24,6 +24,11 @@ QUALITY_DESCRIPTIONS = {
     "draft-preview": "Draft's 4 steps on preview's quarter of the pixels: the fastest",
 }
 OFFLOAD_PROFILES = ("none", "model", "group")
+# --- experts (issue 14 sections 4-6): step caches and weight storage ---
+#: Step caches (``cache``: ``KIND:THRESHOLD``; ``engine.speed.step_cache``), for ``final`` takes.
+CACHE_KINDS = ("first-block", "mag")
+#: How the denoisers' weights are stored (``weights``): as loaded, or float8 with bfloat16 compute.
+WEIGHT_STORAGES = ("auto", "fp8")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 #: Seeds fit a signed 32-bit integer: Blender's IntProperty and ID properties (the seed field, the
 #: take's strip) hold nothing larger, and a seed must survive the round trip through a .blend.
@@ -33,6 +38,19 @@ MAX_SEED = 2**31 - 1
 def draw_seed() -> int:
     """A random seed from 0 to ``MAX_SEED``, for a request that names none."""
     return random.SystemRandom().randint(0, MAX_SEED)
+
+
+def parse_cache(text) -> tuple[str, float]:
+    """``"first-block:0.05"`` -> ``("first-block", 0.05)``; ``ParamsError`` for anything else."""
+    kind, _, threshold = text.partition(":") if isinstance(text, str) else ("", "", "")
+    try:
+        value = float(threshold)
+    except ValueError:
+        value = -1.0
+    if kind not in CACHE_KINDS or not 0 <= value <= 1:
+        raise ParamsError(f"cache must be first-block:THRESHOLD or mag:THRESHOLD with a threshold from 0 to 1 "
+                          f"(e.g. first-block:0.05), got {text!r}")
+    return kind, value
 
 
 @dataclass
@@ -125,6 +143,19 @@ class GenerateParams:
     """LoRAs applied to the model for this take: ``[{"path": FILE_OR_REPO, "weight": 0.8}]`` (weight
     1.0 when left out). A path is a ``.safetensors`` file, ``org/name/file.safetensors`` or a repo id
     holding one ``.safetensors``; entries may also be written ``"PATH:WEIGHT"``."""
+    # --- experts (issue 14 sections 4-6) ---
+    guidance_2: float | None = None
+    """Two-expert models (Wan2.2 A14B) only: the guidance scale of the low-noise expert
+    (``transformer_2``; diffusers' ``guidance_scale_2``). ``None``: the same as ``guidance``."""
+
+    cache: str | None = None
+    """A step cache for ``final`` takes, ``first-block:THRESHOLD`` or ``mag:THRESHOLD`` (e.g.
+    ``first-block:0.05``): steps whose first block changes less than the threshold reuse the rest of
+    the model's last output. ``None``: every step computes every block."""
+
+    weights: str = "auto"
+    """How the denoising transformer(s) store their weights: ``auto`` (the precision of ``dtype``) or
+    ``fp8`` (float8 storage, computed in bfloat16: about half the memory of bfloat16 weights)."""
 
     def check(self) -> None:
         """Raise ``ParamsError`` with a precise message for the first invalid field.
@@ -184,6 +215,20 @@ class GenerateParams:
         check_keyframes(self.keyframes)
         check_controls(self.controls, self.plate)
         check_loras(self.loras)
+        self._check_experts_fields()
+
+    def _check_experts_fields(self) -> None:
+        """``guidance_2``, ``cache``, ``weights`` (what needs the model is checked by the engine)."""
+        if self.guidance_2 is not None and (
+            isinstance(self.guidance_2, bool) or not isinstance(self.guidance_2, (int, float)) or not 0 <= self.guidance_2 <= 50
+        ):
+            raise ParamsError(f"guidance_2 must be a number from 0 to 50, got {self.guidance_2!r}")
+        if self.cache is not None:
+            parse_cache(self.cache)
+            if self.quality == "draft":
+                raise ParamsError("a step cache is for final takes: a draft has 4 steps, too few to skip any; drop --cache or use --quality final")
+        if self.weights not in WEIGHT_STORAGES:
+            raise ParamsError(f"weights must be one of {', '.join(WEIGHT_STORAGES)}, got {self.weights!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -31,6 +31,7 @@ from .shot import ShotConditioning, build_shot_conditioning, window_inputs
 from .snapping import Window, plan_size, plan_windows
 from ..formats.take import TakeWriter
 from ..formats.take_record import storyboard_record, take_record
+from ..models.experts import check_model_options
 from ..models.weights import ResolvedModel, resolve_model
 from ..qc.report import write_report
 from ..qc.score import score_take
@@ -93,6 +94,7 @@ def check_inputs(bundle_path: str | Path, out: str | Path, params: GenerateParam
         raise ParamsError(f"backend {spec.name} cannot keep pixels from another take; use a Wan VACE model, or drop --plate-from")
     if params.reference and "reference" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} does not take a reference image; drop --reference")
+    check_model_options(model, spec, params)  # guidance_2, cache, weights (engine.models.experts)
     if (params.keyframes or set(params.controls.values()) - {"depth"}) and "mask" not in spec.conditioning:
         raise ParamsError(f"backend {spec.name} cannot keep pixels, so it takes no keyframes and no pose or keep controls; use a Wan VACE model")
     shot = build_shot_conditioning(bundle, params, temporal=spec.frame_rule.modulus)

@@ -30,6 +30,8 @@ class Runtime:
     dtype: str
     """Resolved weights precision (``float32``, ``bfloat16``, ``float16``)."""
     offload: str
+    weights: str = "auto"
+    """How the denoisers store their weights (``--weights``: ``auto`` or ``fp8``; ``engine.speed.weight_storage``)."""
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -37,7 +39,7 @@ class Runtime:
 
     @property
     def key(self) -> tuple:
-        return (self.device, self.dtype, self.offload)
+        return (self.device, self.dtype, self.offload, self.weights)
 
     def describe_device(self) -> str:
         return describe_device(self.device)
@@ -77,7 +79,7 @@ def resolve_runtime(params: GenerateParams) -> Runtime:
     if not device.startswith("cuda") and params.offload != "none":
         raise ParamsError(f"--offload {params.offload} streams weights between the CPU and a CUDA GPU; on {device} use --offload none")
     dtype = probe_dtype(device) if params.dtype == "auto" else params.dtype
-    return Runtime(device=device, dtype=dtype, offload=params.offload)
+    return Runtime(device=device, dtype=dtype, offload=params.offload, weights=params.weights)
 
 
 def _mps_available() -> bool:

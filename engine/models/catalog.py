@@ -113,6 +113,19 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             licence="Apache-2.0", download_gb=81.3, gpu_memory_gb={"group": 9.4, "none": 48.6},
             draft_lora=DRAFT_LORA_14B,
         ),
+        # --- experts (issue 14 section 4) ---
+        # The diffusers conversion of alibaba-pai/Wan2.2-VACE-Fun-A14B by linoyts (Hugging Face staff):
+        # its model_index.json names transformer and transformer_2 (WanVACETransformer3DModel) and
+        # boundary_ratio 0.875; each transformer is 34.7 GB in bfloat16, the size of Wan2.1-VACE-14B's,
+        # so an expert is assumed to be that architecture (benchmarks/architectures.py "vace-a14b").
+        # download_gb: 2 x 34.7 + the Wan text encoder 11.4 + VAE 0.5. gpu_memory_gb "none": the
+        # weights table of benchmarks/memory.py, one expert on the GPU at a time (what the none profile
+        # does on a card too small for both; 83.2 GB with both resident).
+        KnownModel(
+            "wan2.2-vace-fun-a14b", "wan-vace", "linoyts/Wan2.2-VACE-Fun-14B-diffusers", title="Wan2.2 VACE-Fun A14B",
+            description="Wan2.2's two-expert VACE (high-noise and low-noise 14B experts): the strongest model for final takes.",
+            licence="Apache-2.0", download_gb=81.3, gpu_memory_gb={"none": 48.6},
+        ),
         KnownModel(
             "animatediff-controlnet", "animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5",
             (ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET), title="AnimateDiff + depth ControlNet (SD 1.5)",

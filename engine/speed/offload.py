@@ -1,8 +1,10 @@
 """The memory profiles (``--offload``): where a freshly loaded pipeline's weights live.
 
 - ``none``: everything on the device (``pipeline.to``), except a text encoder the policy keeps in
-  host memory (``text_encoder``);
-- ``model``: diffusers' ``enable_model_cpu_offload``, one model on the device at a time;
+  host memory (``text_encoder``) and, for a two-expert model (Wan2.2 A14B) on a card too small for
+  both experts, the expert that is not denoising (``one_expert_at_a_time``);
+- ``model``: diffusers' ``enable_model_cpu_offload``, one model on the device at a time (for two
+  experts too: ``WanVACEPipeline.model_cpu_offload_seq`` is ``text_encoder->transformer->transformer_2->vae``);
 - ``group``: diffusers' group offloading (``enable_group_offload`` / ``apply_group_offloading``),
   layers streamed to the device as they are used (``stream_to_device``).
 """
@@ -18,7 +20,10 @@ def place(pipeline, runtime) -> None:
     if runtime.offload == "none":
         if policy.text_encoder_stays_on_host(pipeline, runtime.device):
             keep_text_encoder_on_host(pipeline)
-        pipeline.to(runtime.device)
+        if policy.one_expert_on_device(pipeline, runtime.device):
+            one_expert_at_a_time(pipeline, runtime.device)
+        else:
+            pipeline.to(runtime.device)
     elif runtime.offload == "model":
         pipeline.enable_model_cpu_offload(device=runtime.device)
     else:  # group: stream layers, overlapping transfers with compute on a CUDA stream
@@ -52,3 +57,18 @@ def stream_to_device(pipeline, device: str, use_stream: bool) -> None:
             component.enable_group_offload(offload_type="block_level", num_blocks_per_group=1, **streamed)
         else:
             apply_group_offloading(component, offload_type="block_level", num_blocks_per_group=1, **streamed)
+
+
+def one_expert_at_a_time(pipeline, device: str) -> None:
+    """The ``none`` profile for two experts that do not both fit: diffusers' model offloading over the
+    experts alone (``model_cpu_offload_seq = "transformer->transformer_2"``, this pipeline only), every
+    other component on the device (``_exclude_from_cpu_offload``). The expert that denoises is on the
+    device, the other in host memory: the high-noise expert moves in at a take's first step, the
+    low-noise one at the boundary (two copies of 34.7 GB per take for A14B in bfloat16, 17.4 GB with
+    ``--weights fp8``), and the pipeline's ``maybe_free_model_hooks`` at the end of a call puts them back."""
+    import torch
+
+    pipeline.model_cpu_offload_seq = "transformer->transformer_2"
+    pipeline._exclude_from_cpu_offload = [name for name, component in pipeline.components.items()
+                                          if isinstance(component, torch.nn.Module) and name not in ("transformer", "transformer_2")]
+    pipeline.enable_model_cpu_offload(device=device)

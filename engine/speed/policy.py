@@ -9,11 +9,12 @@ Numbers: NVIDIA H200, Wan2.1-VACE-1.3B, 832x480x81, 50 steps with guidance (docs
 | batched guidance | off | one forward of batch 2 instead of two of batch 1: 1.990 vs 1.980 s a step (run 1, eager): the GPU is already saturated, and it doubles activations |
 | VAE tiling | ``--offload model`` and ``group`` | bounds the VAE's memory; off where memory is plentiful (tiles change pixels slightly at the seams) |
 | text encoder in host memory | the ``none`` profile on a GPU too small for every weight plus ``TAKE_HEADROOM_BYTES`` (VACE-1.3B on a 24 GB card) | UMT5-XXL's 11.4 GB is what a take can do without: lent to the GPU only to encode a new prompt |
+| one expert on the device (two-expert models, ``none`` profile) | where every weight (after the text encoder decision) plus ``TAKE_HEADROOM_BYTES`` exceeds the GPU | Wan2.2 A14B's two 34.7 GB experts in bfloat16 (69.4 GB) plus a 1280x720 take do not fit an 80 GB card; one expert does, and only one denoises at a time |
 | prompt cache, zero-latent cache | always | exact: the same values, computed once |
 
 Environment overrides: ``NEURAL_PREVIS_ATTENTION=name``, ``NEURAL_PREVIS_COMPILE=0/1``,
 ``NEURAL_PREVIS_BATCHED_GUIDANCE=0/1``, ``NEURAL_PREVIS_VAE_TILING=0/1``,
-``NEURAL_PREVIS_TEXT_ENCODER=host|device``.
+``NEURAL_PREVIS_TEXT_ENCODER=host|device``, ``NEURAL_PREVIS_EXPERTS=one|both``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,26 @@ def text_encoder_stays_on_host(pipeline, device: str, total_memory: int | None =
     if choice in ("host", "device"):
         return choice == "host"
     if module_bytes(encoder) < HOSTED_TEXT_ENCODER_MIN_BYTES:
+        return False
+    weights = sum(module_bytes(m) for m in pipeline.components.values() if isinstance(m, torch.nn.Module))
+    if total_memory is None:
+        total_memory = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return weights + TAKE_HEADROOM_BYTES > total_memory
+
+
+def one_expert_on_device(pipeline, device: str, total_memory: int | None = None) -> bool:
+    """Whether the ``none`` profile keeps only the denoising expert of a two-expert model on the
+    device (``offload.one_expert_at_a_time``): where every weight still in the pipeline plus a take's
+    working memory does not fit. ``NEURAL_PREVIS_EXPERTS=one|both`` overrides (``one`` also on the
+    CPU, where the experts then stay put: the tests use it)."""
+    import torch
+
+    if getattr(pipeline, "transformer", None) is None or getattr(pipeline, "transformer_2", None) is None:
+        return False
+    choice = os.environ.get("NEURAL_PREVIS_EXPERTS", "").lower()
+    if choice in ("one", "both"):
+        return choice == "one"
+    if not device.startswith("cuda"):
         return False
     weights = sum(module_bytes(m) for m in pipeline.components.values() if isinstance(m, torch.nn.Module))
     if total_memory is None:

@@ -44,6 +44,7 @@ def test_panel_settings_reach_the_take_and_strip_and_a_take_is_one_undo_step(sho
     settings = shot.neural_previs
     settings.quality, settings.conditioning_scale, settings.offload = "preview", 0.6, "none"
     settings.negative_prompt = "blurry"
+    settings.weights = "fp8"  # Memory settings: FP8 weight storage
     bpy.ops.ed.undo_push(message="the artist's last edit")
     before = strip_snapshot(shot)
     assert bpy.ops.np_test.generate_controls() == {"RUNNING_MODAL"}  # as the Generate button does
@@ -54,6 +55,7 @@ def test_panel_settings_reach_the_take_and_strip_and_a_take_is_one_undo_step(sho
     params = record_of(strip)["params"]
     assert (params["quality"], params["conditioning_scale"], params["offload"], params["negative_prompt"]) == ("preview", 0.6, "none", "blurry")
     assert record_of(strip)["settings"]["offload"] == "none"
+    assert params["weights"] == "fp8"
     assert record_of(strip)["seconds"] > 0
     take = Path(bpy.path.abspath(record_of(strip)["take"]))
     assert json.loads((take / "take.json").read_text())["params"]["quality"] == "preview"

@@ -26,8 +26,10 @@ def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):
     out = tmp_path / "bench.jsonl"
     # --compile on: the regional-compile ablation and a compiled engine take run on the CPU too
     # (inductor), the same path the GPU run takes when compile wins its ablation.
+    # tiny-a14b: the two-expert branch (Wan2.2 A14B), stock and engine only (the rest is tiny's code again).
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "engine.py"), "--tiny", "--out", str(out),
-                             "--warm", "--more-ablations", "--compile", "on"],
+                             "--warm", "--more-ablations", "--compile", "on", "--models", "tiny,tiny-a14b",
+                             "--skip", "tiny-a14b/final-*,tiny-a14b/steps-*"],
                             capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -54,4 +56,20 @@ def test_tiny_benchmark_runs_on_cpu(tmp_path, engine_cache):
     assert by_config["tiny/engine-warm"]["phases"]["encoding"] < 0.05
     assert by_config["tiny/preview"]["quality"] == "preview" and by_config["tiny/preview"]["steps"] == 3
     assert "CUDA only" in by_config["tiny/offload-group"]["skipped"]
+    # issue 14: the step caches on the final take, draft where the engine has it, fp8 weights, two experts
+    for config in ("tiny/final-cache-first-block", "tiny/final-cache-mag", "tiny/final-fp8",
+                   "tiny-a14b/stock", "tiny-a14b/engine"):
+        assert by_config[config]["ok"], by_config[config]
+    for config in ("tiny/final-cache-first-block", "tiny/final-cache-mag"):
+        cached = by_config[config]
+        assert cached["step_cache"]["transformer_evaluations"] == 4 and cached["evaluations_saved_fraction"] is not None
+        assert cached["levels_vs_engine_final"]["max"] >= 0 and cached["switches"]["compile"] is True
+    draft = by_config["tiny/draft"]
+    assert draft["ok"] or "no draft quality" in draft["skipped"]
+    fp8 = by_config["tiny/final-fp8"]
+    assert fp8["weights"].startswith("float8_e4m3fn") and fp8["fp8_weights_bytes"] < fp8["weights_bytes_as_loaded"]
+    assert by_config["tiny-a14b/engine"]["speedup_vs_stock_generation"] > 0
+    assert order.index("tiny/engine") < order.index("tiny/final-cache-first-block") < order.index("tiny-a14b/build")
     assert lines[-1]["config"] == "-/summary" and lines[-1]["failed"] == []
+    assert {t["config"] for t in lines[-1]["targets"]} == {"vace-1.3b/draft", "vace-14b/draft", "vace-1.3b/engine"}
+    assert all(t["measured"] is None for t in lines[-1]["targets"])  # no GPU model in a tiny run

@@ -74,7 +74,8 @@ def test_known_models_report_what_is_downloaded(tiny_folder, tmp_path, monkeypat
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     hub_layout(tmp_path / "hf", "Wan-AI/Wan2.1-VACE-14B-diffusers", tiny_folder)
     available = {m["name"]: m["available"] for m in known_models()}
-    assert available == {"tiny-random": True, "wan-vace-1.3b": False, "wan-vace-14b": True, "animatediff-controlnet": False}
+    assert available == {"tiny-random": True, "wan-vace-1.3b": False, "wan-vace-14b": True,
+                         "wan2.2-vace-fun-a14b": False, "animatediff-controlnet": False}
 
 
 def test_missing_weights_name_what_to_download_and_where(tmp_path, monkeypatch):
