@@ -123,7 +123,6 @@ def model_state(model: KnownModel, hub_cache: Path, engine_cache: Path) -> dict:
         missing=[state.repo_id for state in states if not state.complete],
     )
     if model.draft_lora:  # quality draft's LoRA: downloaded with the model, told apart (final takes run without it)
-        from .loras import cached_file
 
         entry["draft_lora_installed"] = cached_file(hub_cache, *model.draft_lora) is not None
     return entry
@@ -174,3 +173,20 @@ def needs_download(name: str, hub_cache: Path) -> bool:
 def is_repo_id(text: str) -> bool:
     """``org/name`` as the Hub spells it (and not a path)."""
     return re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*", text or "") is not None
+
+
+def cached_file(hub_cache: Path, repo_id: str, filename: str | None) -> Path | None:
+    """A file of ``repo_id`` already in the hub cache (newest snapshot first), without the network.
+    ``filename`` ``None``: the repository's only ``.safetensors`` file."""
+    snapshots = storage_folder(hub_cache, repo_id) / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    for snapshot in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if filename is not None:
+            if (snapshot / filename).is_file():
+                return snapshot / filename
+            continue
+        files = sorted(snapshot.rglob("*.safetensors"))
+        if len(files) == 1:
+            return files[0]
+    return None

@@ -252,23 +252,10 @@ def _hub_parts(source: str) -> tuple[str | None, str | None]:
 
 
 def cached_file(hub_cache: Path, repo_id: str, filename: str | None) -> Path | None:
-    """A file of ``repo_id`` already in the hub cache (newest snapshot first), without the network.
-    ``filename`` ``None``: the repository's only ``.safetensors`` file."""
-    from .installed import storage_folder
+    """A file of ``repo_id`` already in the hub cache, without the network (``installed.cached_file``)."""
+    from .installed import cached_file as in_cache
 
-    snapshots = storage_folder(hub_cache, repo_id) / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    for snapshot in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        if filename is not None:
-            if (snapshot / filename).is_file():
-                return snapshot / filename
-            continue
-        files = sorted(snapshot.rglob("*.safetensors"))
-        if len(files) == 1:
-            return files[0]
-    return None
-
+    return in_cache(hub_cache, repo_id, filename)
 
 def _from_hub(source: str, repo_id: str, filename: str | None, download: bool) -> Path:
     from .locations import hub_cache_dir

@@ -51,6 +51,9 @@ def test_every_scene_setting_drawn_exists(installed_extension):
     settings = bpy.types.Scene.bl_rna.properties["neural_previs"].fixed_type.properties.keys()
     preferences = importlib.import_module(f"{EXTENSION_MODULE}.addon.preferences").NeuralPrevisPreferences.bl_rna.properties.keys()
     strip_or_editor = {"strips_all", "sequences_all"}
-    lora_row = importlib.import_module(f"{EXTENSION_MODULE}.addon.properties").NeuralPrevisLora.bl_rna.properties.keys()
+    properties = importlib.import_module(f"{EXTENSION_MODULE}.addon.properties")
+    lora_row = properties.NeuralPrevisLora.bl_rna.properties.keys()
+    keyframe_row = properties.NeuralPrevisKeyframe.bl_rna.properties.keys()
+    object_control = {"neural_previs_control"} & set(bpy.types.Object.bl_rna.properties.keys())
     drawn = call_strings("prop", 1) | call_strings("prop_search", 1)
-    assert drawn and drawn <= set(settings) | set(preferences) | strip_or_editor | set(lora_row)
+    assert drawn and drawn <= set(settings) | set(preferences) | strip_or_editor | set(lora_row) | set(keyframe_row) | object_control
