@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from demo.blender_session import start_blender_with_extension  # noqa: E402
-from demo.qc_pictures import HEIGHT, LAST_FRAME, WIDTH, _label  # noqa: E402
+from demo.picture_tiles import label, sheet  # noqa: E402
+from demo.qc_pictures import HEIGHT, LAST_FRAME, WIDTH  # noqa: E402
 
 SPLIT = 1012  # shot A ends here, shot B starts after it
 
@@ -67,16 +68,13 @@ def carry_picture(bundle_dir: Path, renders: dict, folder: Path, output: Path) -
     truth = renders[frame]
     difference = np.abs(layer.image.astype(np.float32) - truth.astype(np.float32)) * 8 * exact[..., None]
     tiles = [
-        _label(renders[SPLIT], f"take A, frame {SPLIT}"),
-        _label(given, f"shot B {frame}: kept + depth"),
-        _label(np.repeat(mask[..., None], 3, axis=2), f"kept ({exact.mean():.0%} exact)"),
-        _label(truth, f"frame {frame} rendered"),
-        _label(np.clip(difference, 0, 255).astype(np.uint8), "difference x8"),
+        label(renders[SPLIT], f"take A, frame {SPLIT}"),
+        label(given, f"shot B {frame}: kept + depth"),
+        label(np.repeat(mask[..., None], 3, axis=2), f"kept ({exact.mean():.0%} exact)"),
+        label(truth, f"frame {frame} rendered"),
+        label(np.clip(difference, 0, 255).astype(np.uint8), "difference x8"),
     ]
-    sheet = Image.new("RGB", (WIDTH * len(tiles) + 4 * (len(tiles) - 1), HEIGHT), "white")
-    for position, tile in enumerate(tiles):
-        sheet.paste(tile, (position * (WIDTH + 4), 0))
-    sheet.save(output)
+    sheet(tiles, WIDTH, HEIGHT).save(output)
     error = np.abs(layer.image[exact].astype(float) - truth[exact].astype(float))
     return {"frame": frame, "kept_fraction": float(exact.mean()), "mean_error": float(error.mean()) if error.size else None}
 

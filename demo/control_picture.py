@@ -18,24 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from demo.blender_session import start_blender_with_extension  # noqa: E402
+from demo.picture_tiles import label, sheet  # noqa: E402
 
 WIDTH, HEIGHT, FRAMES = 480, 272, 9
 
 
-def _label(tile, text):
-    from PIL import Image, ImageDraw, ImageFont
-
-    image = Image.fromarray(tile)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=14)
-    draw.rectangle([0, 0, draw.textlength(text, font=font) + 8, 19], fill=(0, 0, 0))
-    draw.text((4, 2), text, fill=(255, 255, 255), font=font)
-    return image
-
 
 def compose(bundle_path: Path, output: Path) -> Path:
     import numpy as np
-    from PIL import Image
 
     from engine.formats.bundle import read_bundle
     from engine.formats.params import GenerateParams
@@ -50,16 +40,13 @@ def compose(bundle_path: Path, output: Path) -> Path:
     keypoints = [s.array() for s in bundle.frames[index].skeletons if s.object in resolved.pose]
     region = controls.pose_region(ids, {i for v in resolved.pose.values() for i in v}, keypoints)
     tiles = [
-        _label(shot.depth[index], "depth (every object)"),
-        _label(bundle.read_pose(index), "pose image"),
-        _label(np.repeat((region * 255).astype(np.uint8)[..., None], 3, axis=2), f"Hero's region (+{controls.POSE_MARGIN_PX} px)"),
-        _label(model_view(shot, index)[0], "control video: Hero = pose"),
+        label(shot.depth[index], "depth (every object)", size=14),
+        label(bundle.read_pose(index), "pose image", size=14),
+        label(np.repeat((region * 255).astype(np.uint8)[..., None], 3, axis=2), f"Hero's region (+{controls.POSE_MARGIN_PX} px)", size=14),
+        label(model_view(shot, index)[0], "control video: Hero = pose", size=14),
     ]
-    sheet = Image.new("RGB", (WIDTH * 2 + 4, HEIGHT * 2 + 4), "white")
-    for position, tile in enumerate(tiles):
-        sheet.paste(tile, ((position % 2) * (WIDTH + 4), (position // 2) * (HEIGHT + 4)))
     output.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(output)
+    sheet(tiles, WIDTH, HEIGHT, columns=2).save(output)
     return output
 
 

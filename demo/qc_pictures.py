@@ -22,25 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from demo.blender_session import start_blender_with_extension  # noqa: E402
+from demo.picture_tiles import label, sheet  # noqa: E402
 
 WIDTH, HEIGHT, LAST_FRAME = 240, 180, 1024
 SOURCE, TARGET, FLASH, NOISY = 1001, 1012, 1009, 1017
 
 
-def _label(tile, text):
-    from PIL import Image, ImageDraw, ImageFont
-
-    image = Image.fromarray(tile)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12)
-    draw.rectangle([0, 0, draw.textlength(text, font=font) + 8, 17], fill=(0, 0, 0))
-    draw.text((4, 2), text, fill=(255, 255, 255), font=font)
-    return image
-
 
 def reprojection_picture(bundle, renders, output: Path) -> None:
     import numpy as np
-    from PIL import Image
 
     from engine.generation.reprojection import frame_view, reproject
 
@@ -51,16 +41,13 @@ def reprojection_picture(bundle, renders, output: Path) -> None:
     mask = np.repeat((carried.valid * 255).astype(np.uint8)[..., None], 3, axis=2)
     difference = np.abs(carried.image - target.astype(np.float32)) * 8 * carried.valid[..., None]
     tiles = [
-        _label(source, f"frame {SOURCE}"),
-        _label(warped, f"{SOURCE} carried into {TARGET}"),
-        _label(target, f"frame {TARGET} rendered"),
-        _label(mask, f"valid ({carried.valid_fraction:.0%})"),
-        _label(np.clip(difference, 0, 255).astype(np.uint8), "difference x8"),
+        label(source, f"frame {SOURCE}"),
+        label(warped, f"{SOURCE} carried into {TARGET}"),
+        label(target, f"frame {TARGET} rendered"),
+        label(mask, f"valid ({carried.valid_fraction:.0%})"),
+        label(np.clip(difference, 0, 255).astype(np.uint8), "difference x8"),
     ]
-    sheet = Image.new("RGB", (WIDTH * len(tiles) + 4 * (len(tiles) - 1), HEIGHT), "white")
-    for index, tile in enumerate(tiles):
-        sheet.paste(tile, (index * (WIDTH + 4), 0))
-    sheet.save(output)
+    sheet(tiles, WIDTH, HEIGHT).save(output)
 
 
 def qc_picture(bundle, renders, output: Path) -> None:

@@ -52,44 +52,39 @@ class NEURAL_PREVIS_OT_keyframe_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class NEURAL_PREVIS_OT_keyframe_pin_frame(bpy.types.Operator):
+class _PinKeyframe:
+    """Pin an image made by ``pin(scene, folder)`` at the current frame; ``done`` words the report."""
+
+    bl_options = {"REGISTER", "UNDO"}
+    done = "pinned"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None
+
+    def execute(self, context):
+        try:
+            path = self.pin(context.scene, _folder(self, context))
+        except (storyboard.StoryboardError, OSError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Keyframe {self.done} at frame {context.scene.frame_current}: {path.name}")
+        return {"FINISHED"}
+
+
+class NEURAL_PREVIS_OT_keyframe_pin_frame(_PinKeyframe, bpy.types.Operator):
     bl_idname = "neural_previs.keyframe_pin_frame"
     bl_label = "Pin Current Frame"
     bl_description = "Pin the image of the take under the playhead, at the current frame, as a keyframe of the next take"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return context.scene is not None
-
-    def execute(self, context):
-        try:
-            path = storyboard.pin_current_frame(context.scene, _folder(self, context))
-        except (storyboard.StoryboardError, OSError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Keyframe pinned at frame {context.scene.frame_current}: {path.name}")
-        return {"FINISHED"}
+    pin = staticmethod(storyboard.pin_current_frame)
 
 
-class NEURAL_PREVIS_OT_keyframe_pin_render(bpy.types.Operator):
+class NEURAL_PREVIS_OT_keyframe_pin_render(_PinKeyframe, bpy.types.Operator):
     bl_idname = "neural_previs.keyframe_pin_render"
     bl_label = "Pin Render"
     bl_description = "Render the current frame with the scene's own render engine and settings and pin it as a keyframe"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return context.scene is not None
-
-    def execute(self, context):
-        try:
-            path = storyboard.pin_render(context.scene, _folder(self, context))
-        except (storyboard.StoryboardError, OSError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Keyframe rendered at frame {context.scene.frame_current}: {path.name}")
-        return {"FINISHED"}
+    done = "rendered"
+    pin = staticmethod(storyboard.pin_render)
 
 
 _CLASSES = (NEURAL_PREVIS_OT_keyframe_add, NEURAL_PREVIS_OT_keyframe_remove, NEURAL_PREVIS_OT_keyframe_pin_frame,

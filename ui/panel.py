@@ -93,7 +93,7 @@ def _draw_selective(layout, scene, settings) -> None:
     _draw_plate_fields(box, scene, settings)
 
 
-def _draw_plate(layout, scene, settings) -> None:
+def draw_plate(layout, scene, settings) -> None:
     """The plate on its own: objects kept from it by their control outside Selective mode (ui/storyboard.py)."""
     _draw_plate_fields(layout.box(), scene, settings)
 
@@ -191,14 +191,19 @@ class NEURAL_PREVIS_PT_main(bpy.types.Panel):
         layout.label(text=engine_session.status_line(state), icon="SYSTEM")
 
 
-class NEURAL_PREVIS_PT_conditioning(bpy.types.Panel):
-    bl_label = "Conditioning"
-    bl_idname = "NEURAL_PREVIS_PT_conditioning"
+class SidebarSubpanel:
+    """A closed-by-default sub-panel of the 3D View sidebar's Neural Previs panel."""
+
     bl_parent_id = "NEURAL_PREVIS_PT_main"
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Neural Previs"
     bl_options = {"DEFAULT_CLOSED"}
+
+
+class NEURAL_PREVIS_PT_conditioning(SidebarSubpanel, bpy.types.Panel):
+    bl_label = "Conditioning"
+    bl_idname = "NEURAL_PREVIS_PT_conditioning"
 
     def draw(self, context):
         layout = self.layout

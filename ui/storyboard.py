@@ -4,7 +4,7 @@ per-object choice in the Object properties."""
 import bpy
 
 from ..addon.storyboard import scene_controls
-from .panel import _draw_plate
+from .panel import SidebarSubpanel, draw_plate
 
 
 class NEURAL_PREVIS_UL_keyframes(bpy.types.UIList):
@@ -17,14 +17,9 @@ class NEURAL_PREVIS_UL_keyframes(bpy.types.UIList):
         row.prop(item, "mode", text="")
 
 
-class NEURAL_PREVIS_PT_keyframes(bpy.types.Panel):
+class NEURAL_PREVIS_PT_keyframes(SidebarSubpanel, bpy.types.Panel):
     bl_label = "Keyframes"
     bl_idname = "NEURAL_PREVIS_PT_keyframes"
-    bl_parent_id = "NEURAL_PREVIS_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Neural Previs"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
         layout = self.layout
@@ -39,14 +34,9 @@ class NEURAL_PREVIS_PT_keyframes(bpy.types.Panel):
         row.operator("neural_previs.keyframe_pin_frame", icon="SEQUENCE")
 
 
-class NEURAL_PREVIS_PT_object_controls(bpy.types.Panel):
+class NEURAL_PREVIS_PT_object_controls(SidebarSubpanel, bpy.types.Panel):
     bl_label = "Object Controls"
     bl_idname = "NEURAL_PREVIS_PT_object_controls"
-    bl_parent_id = "NEURAL_PREVIS_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Neural Previs"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
         layout = self.layout
@@ -61,7 +51,7 @@ class NEURAL_PREVIS_PT_object_controls(bpy.types.Panel):
             if obj is not None:
                 column.prop(obj, "neural_previs_control", text=name)
         if "keep" in scene_controls(scene).values() and scene.neural_previs.mode != "selective":
-            _draw_plate(layout, scene, scene.neural_previs)
+            draw_plate(layout, scene, scene.neural_previs)
 
 
 class NEURAL_PREVIS_PT_object_control(bpy.types.Panel):
