@@ -2,7 +2,7 @@
 # The engine speed suite for an offline H100/H200 machine, in one prepared script.
 #
 #   benchmarks/gpu_suite.sh OUT_DIR [--tiny] [--all] [--wheels DIR] [--budget SECONDS] [--grace SECONDS] [--models LIST] [-- ENGINE_ARGS...]
-#   benchmarks/gpu_suite.sh --stage DIR [--wheels DIR]   # copy engine/, this script, benchmarks/engine.py (+ architectures.py) and
+#   benchmarks/gpu_suite.sh --stage DIR [--wheels DIR]   # copy engine/, this script, benchmarks/engine.py (+ engine_inputs.py, architectures.py) and
 #                                                        # the wheels into DIR, to carry to the GPU machine
 #
 # 1. installs what such a machine may lack (diffusers, ftfy, OpenEXR, imageio-ffmpeg, ...) from the
@@ -33,7 +33,7 @@ if [ "$1" = --stage ]; then
     [ "${3:-}" = --wheels ] && STAGE_WHEELS=$4
     rm -rf "$STAGE"; mkdir -p "$STAGE/benchmarks" "$STAGE/wheels"
     (cd "$SOURCE" && tar --exclude=__pycache__ -cf - engine) | tar -xf - -C "$STAGE"
-    cp "$SOURCE/benchmarks/engine.py" "$SOURCE/benchmarks/architectures.py" "$SOURCE/benchmarks/gpu_suite.sh" "$STAGE/benchmarks/"
+    cp "$SOURCE/benchmarks/engine.py" "$SOURCE/benchmarks/engine_inputs.py" "$SOURCE/benchmarks/architectures.py" "$SOURCE/benchmarks/gpu_suite.sh" "$STAGE/benchmarks/"
     cp "$STAGE_WHEELS"/*.whl "$STAGE/wheels/" 2>/dev/null || echo "no wheels in $STAGE_WHEELS" >&2
     du -sh "$STAGE"; exit 0
 fi
