@@ -7,6 +7,7 @@ missing folder is marked on its row (never a popup while drawing).
 import bpy
 
 from ..addon import takes
+from ..addon.qc_summary import qc_line
 from .panel import draw_set_references, region_lines
 
 
@@ -18,9 +19,11 @@ def _details(row: takes.TakeRow) -> str:
 
 
 def _draw_quality_check(box, row: takes.TakeRow) -> None:
-    """Where a take's quality-check score goes, once takes carry one (take.json `qc`)."""
-    if row.qc and "score" in row.qc:
-        box.label(text=f"QC {row.qc['score']}", icon="CHECKMARK")
+    """The take's consistency score (take.json `qc`): mean RGB change, 0-255, after reprojection."""
+    line = qc_line(row.qc)
+    if line is not None:
+        text, flagged = line
+        box.label(text=text, icon="ERROR" if flagged else "CHECKMARK")
 
 
 def _draw_take(layout, context, row: takes.TakeRow, active: bool) -> None:

@@ -117,3 +117,23 @@ def test_use_as_set_reference_lists_each_take_once_and_removes_it(three_takes, t
     assert [item.name for item in settings.set_references] == ["Scene_take_001"]
     with pytest.raises(RuntimeError, match="no set reference number 3"):
         bpy.ops.neural_previs.set_reference_remove(index=2)
+
+
+def test_a_scored_take_shows_its_consistency_in_the_tab(empty_scene, tmp_path, takes):
+    """take.json's `qc` (the engine's own summary of a take whose frames flicker) reaches the strip and its line."""
+    from engine.qc.score import FrameScore, TakeScore
+
+    qc_summary = importlib.import_module(f"{EXTENSION_MODULE}.addon.qc_summary")
+    empty_scene.sequence_editor_create()
+    scored = TakeScore(tuple(FrameScore(f, c, c / 3, 0.8) for f, c in ((2, 1.0), (3, 14.0), (4, 2.0))))
+    unscored = TakeScore(tuple(FrameScore(f, None, None, 0.0) for f in (2, 3, 4)))
+    for name, score in (("scored", scored), ("unscored", unscored)):
+        folder = write_take(tmp_path / name, [1, 2, 3, 4])
+        record = json.loads((folder / "take.json").read_text())
+        record["qc"] = score.summary
+        (folder / "take.json").write_text(json.dumps(record))
+        assert bpy.ops.neural_previs.import_take(directory=str(folder)) == {"FINISHED"}
+    unscored_row, scored_row = map(takes.take_row, takes.take_strips(empty_scene))
+    assert scored_row.qc["consistency_mean"] == scored.summary["consistency_mean"]
+    assert qc_summary.qc_line(scored_row.qc) == ("Consistency 5.7 (max 14.0), flicker 4.7, check 3", True)
+    assert qc_summary.qc_line(unscored_row.qc) == ("Consistency: not scored (no frame sees the last one's surfaces)", False)
