@@ -168,7 +168,7 @@ class NeuralPrevisRuntimeState(bpy.types.PropertyGroup):
     last_error: StringProperty(default="")
     engine_status: StringProperty(default="Stopped")
     # Set Up Engine while it runs (operators/engine.py) and what it said last.
-    engine_setup_running: BoolProperty(default=False)
+    engine_setup_running: BoolProperty(get=_running(running_jobs.SETUP))
     engine_setup_progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     engine_setup_status: StringProperty(default="")
 

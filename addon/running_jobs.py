@@ -1,4 +1,4 @@
-"""The jobs running in this Blender session: at most one generation and one conditioning render.
+"""The jobs running in this Blender session: at most one generation, one conditioning render and one Set Up Engine.
 
 What the UI shows as running (the WindowManager's `generation_running`, progress and status, see
 addon/properties.py) is read from here, so it can never go stale: a job that is gone is not running,
@@ -14,6 +14,7 @@ from typing import Callable
 
 GENERATION = "generation"
 CONDITIONING = "conditioning"
+SETUP = "engine_setup"
 
 _jobs: dict[str, tuple[object, Callable[[], None]]] = {}
 

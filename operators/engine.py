@@ -8,7 +8,7 @@ from pathlib import Path
 
 import bpy
 
-from ..addon import engine_session
+from ..addon import engine_session, running_jobs
 from ..addon.device_label import describe_device
 from ..addon.engine_setup import ENGINE_REQUIREMENTS, EngineSetup, SetupError, plan_for
 from ..addon.machine import this_machine
@@ -58,7 +58,7 @@ class NEURAL_PREVIS_OT_engine_start(bpy.types.Operator):
             cls.poll_message_set("The engine is already running")
             return False
         if context.window_manager.neural_previs.engine_setup_running:
-            cls.poll_message_set("Set Up Engine is running; wait for it or press Esc")
+            cls.poll_message_set("Set Up Engine is running; wait for it or press Cancel Set-Up")
             return False
         reason = engine_session.unavailable_reason()
         if reason:
@@ -148,17 +148,18 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
     def poll(cls, context):
         state = context.window_manager.neural_previs
         if state.engine_setup_running:
-            cls.poll_message_set("Set Up Engine is running; Esc cancels it")
+            cls.poll_message_set("Set Up Engine is running; Cancel Set-Up (or Esc) stops it")
             return False
         if state.generation_running:
             cls.poll_message_set("A generation is running; cancel it first")
             return False
         return True
 
-    def execute(self, context):
-        state = context.window_manager.neural_previs
+    def _begin(self, context):
+        """Plan and start the first step; a set of the operator's result where it cannot start, else None."""
         requirements = Path(self.requirements) if self.requirements else ENGINE_REQUIREMENTS
         self._setup = _setup_for(requirements, self.repair)
+        self._timer = None
         if not bpy.app.online_access:
             self.report({"ERROR"}, "Online access is off, so nothing is downloaded; allow it in Preferences > System > Network, "
                                    f"or run by hand: {_by_hand(self._setup)}")
@@ -169,10 +170,32 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
             self._setup.start()
         except SetupError as error:
             return self._failed(context, str(error))
-        state.engine_setup_running = True
+        setup, wm = self._setup, context.window_manager
+
+        def stop():  # the add-on is disabled: Blender frees this operator without calling cancel()
+            setup.cancel()
+            if self._timer is not None:
+                wm.event_timer_remove(self._timer)
+                self._timer = None
+
+        running_jobs.start(running_jobs.SETUP, setup, stop)
         self._show(context)
+        return None
+
+    def execute(self, context):
+        refused = self._begin(context)
+        if refused is not None:
+            return refused
         if bpy.app.background:
             return self._run_blocking(context)
+        return self._go_modal(context)
+
+    def start_modal(self, context):
+        """The UI's path (tests drive it through tests/blender/modal_driver.py): begin, then timer ticks."""
+        refused = self._begin(context)
+        return refused if refused is not None else self._go_modal(context)
+
+    def _go_modal(self, context):
         self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -195,6 +218,9 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
         return self._succeeded(context)
 
     def modal(self, context, event):
+        if self._setup.cancelled:  # the Cancel button, or the add-on's unregister, stopped it
+            self._end(context)
+            return self._cancelled(context)
         if event.type == "ESC" and event.value == "PRESS":
             self._setup.cancel()
             self._end(context)
@@ -216,7 +242,9 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
         """Blender ends the operator (a new file, the window closing): pip is stopped, nothing is left running."""
         self._setup.cancel()
         self._end(context)
-        context.window_manager.neural_previs.engine_setup_status = "Set-up cancelled; press Set Up Engine to resume"
+        state = context.window_manager.neural_previs
+        state.engine_status = "Stopped"
+        state.engine_setup_status = "Set-up cancelled; press Set Up Engine to resume"
 
     def _show(self, context):
         state = context.window_manager.neural_previs
@@ -232,11 +260,11 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
         if getattr(self, "_timer", None) is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
-        context.window_manager.neural_previs.engine_setup_running = False
+        running_jobs.finish(running_jobs.SETUP, self._setup)
 
     def _cancelled(self, context):
         state = context.window_manager.neural_previs
-        state.engine_setup_running = False
+        running_jobs.finish(running_jobs.SETUP, self._setup)
         state.engine_status = "Stopped"
         state.engine_setup_status = "Set-up cancelled; press Set Up Engine to resume"
         self.report({"WARNING"}, "Engine set-up cancelled; press Set Up Engine again to resume where it stopped")
@@ -244,7 +272,7 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
 
     def _failed(self, context, message: str):
         state = context.window_manager.neural_previs
-        state.engine_setup_running = False
+        running_jobs.finish(running_jobs.SETUP, self._setup)
         state.engine_status = "Set-up failed"
         state.engine_setup_status = message
         self.report({"ERROR"}, f"Engine set-up failed: {message}")
@@ -252,11 +280,28 @@ class NEURAL_PREVIS_OT_engine_setup(bpy.types.Operator):
 
     def _succeeded(self, context):
         state = context.window_manager.neural_previs
-        state.engine_setup_running = False
+        running_jobs.finish(running_jobs.SETUP, self._setup)
         state.engine_status = f"Stopped (set up; {self._setup.ready.lower()})"
         state.engine_setup_status = self._setup.ready
         engine_session.remember_device(self._setup.report)
         self.report({"INFO"}, f"{self._setup.ready} (the engine's environment is {engine_session.setup_environment_folder()})")
+        return {"FINISHED"}
+
+
+class NEURAL_PREVIS_OT_engine_setup_cancel(bpy.types.Operator):
+    bl_idname = "neural_previs.engine_setup_cancel"
+    bl_label = "Cancel Set-Up"
+    bl_description = "Stop Set Up Engine now; what it installed is kept, and Set Up Engine resumes from there"
+
+    @classmethod
+    def poll(cls, context):
+        if running_jobs.get(running_jobs.SETUP) is None:
+            cls.poll_message_set("Set Up Engine is not running")
+            return False
+        return True
+
+    def execute(self, context):
+        running_jobs.get(running_jobs.SETUP).cancel()  # its modal operator sees it on its next tick and ends
         return {"FINISHED"}
 
 
@@ -272,7 +317,8 @@ class NEURAL_PREVIS_OT_open_log_folder(bpy.types.Operator):
         return {"FINISHED"}
 
 
-_CLASSES = (NEURAL_PREVIS_OT_engine_start, NEURAL_PREVIS_OT_engine_stop, NEURAL_PREVIS_OT_engine_setup, NEURAL_PREVIS_OT_open_log_folder)
+_CLASSES = (NEURAL_PREVIS_OT_engine_start, NEURAL_PREVIS_OT_engine_stop, NEURAL_PREVIS_OT_engine_setup,
+            NEURAL_PREVIS_OT_engine_setup_cancel, NEURAL_PREVIS_OT_open_log_folder)
 
 
 register, unregister = bpy.utils.register_classes_factory(_CLASSES)

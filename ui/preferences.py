@@ -48,7 +48,8 @@ def draw_engine_setup(box, state):
     box.label(text="Set Up Engine", icon="IMPORT")
     if state.engine_setup_running:
         box.progress(factor=state.engine_setup_progress, text=state.engine_setup_status)
-        box.label(text="Esc cancels; pressing Set Up Engine again later resumes where it stopped", icon="INFO")
+        box.operator("neural_previs.engine_setup_cancel", icon="CANCEL")
+        box.label(text="Cancel Set-Up (or Esc) stops it; pressing Set Up Engine again later resumes where it stopped", icon="INFO")
     else:
         machine = probed_machine()
         if machine is None:

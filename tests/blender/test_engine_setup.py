@@ -19,6 +19,7 @@ import bpy
 import pytest
 
 from demo.blender_session import REPO
+from modal_driver import TIMER, driven, pump
 from package_index import PackageIndex, build_wheel, pip_environment, repacked_pip, torch_stand_in
 
 ENGINE_PYTHON = os.environ.get("NEURAL_PREVIS_TEST_ENGINE_PYTHON", sys.executable)
@@ -164,3 +165,45 @@ def test_set_up_cancel_resume_repair_then_start_engine(online, modules, index, w
         engine_session.stop(timeout=20)
     log = engine_session.engine_log().read_text(encoding="utf-8")
     assert f"engine started with {python}" in log
+
+
+@pytest.mark.parametrize("online", [True], indirect=True)
+def test_cancel_set_up_and_disabling_the_add_on_stop_pip_in_the_ui(online, modules, index, wheels, installed_extension):
+    """The UI's (modal) path: the Cancel Set-Up button mid-download, then the add-on disabled mid-install.
+    Each stops pip at once and leaves nothing "running" to block the next Set Up Engine."""
+    engine_session = modules("addon.engine_session")
+    if modules("addon.machine").this_machine().gpu is not None:
+        pytest.skip("the stand-in torch is this machine's CPU build; with an NVIDIA GPU the plan asks for CUDA")
+    _, requirements = wheels
+    state = bpy.context.window_manager.neural_previs
+    python = engine_session.python_in_environment(engine_session.setup_environment_folder())
+    operator_class = driven(modules("operators.engine").NEURAL_PREVIS_OT_engine_setup, "engine_setup")
+    try:
+        # Repair: an environment an earlier test completed is installed again, so the held download happens
+        assert bpy.ops.np_test.engine_setup(requirements=str(requirements), repair=True) == {"RUNNING_MODAL"}
+        operator = operator_class.runs[-1]
+        pump(operator, until=lambda result: index.half_sent.is_set())
+        assert state.engine_setup_running and not bpy.ops.neural_previs.engine_setup.poll()
+        assert bpy.ops.neural_previs.engine_setup_cancel() == {"FINISHED"}
+        assert pump(operator) == {"CANCELLED"}
+        index.release.set()
+        assert not state.engine_setup_running and "cancelled" in state.engine_setup_status and state.engine_status == "Stopped"
+        assert processes_running(python) == [] and not bpy.ops.neural_previs.engine_setup_cancel.poll()
+
+        index.requests[BIG], _ = 0, index.half_sent.clear()  # the big package's next download is held again
+        index.release.clear()
+        assert bpy.ops.np_test.engine_setup(requirements=str(requirements)) == {"RUNNING_MODAL"}
+        operator = operator_class.runs[-1]
+        pump(operator, until=lambda result: index.half_sent.is_set())
+        assert processes_running(python)  # pip is mid-download
+        bpy.ops.preferences.addon_disable(module=installed_extension)
+        try:
+            assert processes_running(python) == []  # pip went with the add-on
+        finally:
+            index.release.set()
+            bpy.ops.preferences.addon_enable(module=installed_extension)
+        assert not bpy.context.window_manager.neural_previs.engine_setup_running
+        assert bpy.ops.neural_previs.engine_setup.poll()  # nothing stale stands in the way of the next set-up
+        assert operator.modal(bpy.context, TIMER) == {"CANCELLED"}  # its handler, if Blender kept it, ends too
+    finally:
+        bpy.utils.unregister_class(operator_class)
