@@ -57,19 +57,28 @@ class Runtime:
 
 
 def resolve_device(requested: str) -> str:
-    """``auto``: the first CUDA GPU, else Apple's GPU (``mps``), else the CPU; a named device is checked."""
+    """``auto``: the first CUDA GPU, else Apple's GPU (``mps``), else the CPU; a named device is checked.
+
+    What this machine has is asked of torch here; the choice itself is ``choose_device``."""
+    return choose_device(requested, cuda_gpus=_cuda_gpus(), mps_available=_mps_available())
+
+
+def choose_device(requested: str, cuda_gpus: int, mps_available: bool) -> str:
+    """The device a request runs on, given what the machine reports: how many CUDA GPUs torch can use
+    and whether it can use Apple's GPU. A device that is not there is a ``ParamsError`` naming it as
+    it was requested. Pure: no torch call."""
     if requested == "auto":
-        if torch.cuda.is_available():
+        if cuda_gpus:
             return "cuda:0"
-        return "mps" if _mps_available() else "cpu"
+        return "mps" if mps_available else "cpu"
     device = "cuda:0" if requested == "cuda" else requested
     if device.startswith("cuda"):
-        if not torch.cuda.is_available():
+        if not cuda_gpus:
             raise ParamsError(f"device {requested} requested but torch sees no CUDA GPU; use --device cpu")
         index = int(device.split(":")[1])
-        if index >= torch.cuda.device_count():
-            raise ParamsError(f"device {device} does not exist: torch sees {torch.cuda.device_count()} GPU(s)")
-    elif device == "mps" and not _mps_available():
+        if index >= cuda_gpus:
+            raise ParamsError(f"device {device} does not exist: torch sees {cuda_gpus} GPU(s)")
+    elif device == "mps" and not mps_available:
         raise ParamsError("device mps requested but this torch sees no Apple GPU (it needs Apple silicon and macOS 12.3 or later); use --device cpu")
     return device
 
@@ -82,25 +91,37 @@ def resolve_runtime(params: GenerateParams) -> Runtime:
     return Runtime(device=device, dtype=dtype, offload=params.offload, weights=params.weights)
 
 
+def _cuda_gpus() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return backend is not None and backend.is_available()
 
 
-def _dtype_candidates(device: str) -> tuple[str, ...]:
-    """Precisions worth trying on a device, best first."""
-    if device.startswith("cuda"):
-        major, _ = torch.cuda.get_device_capability(torch.device(device))
+def dtype_order(device_type: str, cuda_capability: tuple[int, int] | None = None) -> tuple[str, ...]:
+    """Precisions worth trying on a kind of device (``cuda``, ``mps``, ``cpu``), best first; a CUDA GPU's
+    order depends on its compute capability (``torch.cuda.get_device_capability``). Pure."""
+    if device_type == "cuda":
+        major, _ = cuda_capability
         if major >= 8:  # Ampere and later compute bfloat16 natively
             return ("bfloat16", "float16", "float32")
         if major >= 7:  # Volta and Turing: float16 on tensor cores, bfloat16 only emulated
             return ("float16", "float32")
         return ("float32",)  # Pascal and older: float16 runs at a fraction of float32 speed on most cards
-    if device == "mps":  # bfloat16 needs macOS 14; float16 works on every Apple GPU
+    if device_type == "mps":  # bfloat16 needs macOS 14; float16 works on every Apple GPU
         return ("bfloat16", "float16", "float32")
     # CPUs: half precision is emulated and slower than float32 on most of them, and float32 keeps
     # CPU takes identical to the reference pipelines the tests compare against.
     return ("float32",)
+
+
+def _dtype_candidates(device: str) -> tuple[str, ...]:
+    """Precisions worth trying on this device, best first."""
+    if device.startswith("cuda"):
+        return dtype_order("cuda", torch.cuda.get_device_capability(torch.device(device)))
+    return dtype_order(device.split(":")[0])
 
 
 @functools.lru_cache(maxsize=None)
