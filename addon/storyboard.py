@@ -52,6 +52,22 @@ def check_keyframes(entries: list[dict], frames: list[int]) -> None:
             raise StoryboardError(f"The keyframe at frame {frame} has no image; choose its Image in the Keyframes list")
         if not Path(image).is_file():
             raise StoryboardError(f"The keyframe image {image} (frame {frame}) does not exist; choose another Image in the Keyframes list")
+        if not _readable_image(image):
+            raise StoryboardError(f"The keyframe image {image} (frame {frame}) is not a readable image; "
+                                  "choose a PNG or JPEG as its Image in the Keyframes list")
+
+
+def _readable_image(path: str) -> bool:
+    """Whether Blender's own image reader decodes the file (Blender's Python has no image library): loaded as a
+    data-block of its own and removed at once, so the artist's file is left as it was."""
+    try:
+        image = bpy.data.images.load(path, check_existing=False)
+    except RuntimeError:
+        return False
+    try:
+        return image.size[0] > 0 and image.size[1] > 0
+    finally:
+        bpy.data.images.remove(image)
 
 
 def scene_controls(scene) -> dict[str, str]:
