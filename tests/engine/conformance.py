@@ -130,12 +130,15 @@ def stock_arguments(shot: Shot) -> dict:
 
 
 def keyframe_holds(shot: Shot, numbers: list[int]) -> dict[int, np.ndarray]:
-    """Frame offset -> the keyframe image held there (module docstring), for a one-window shot."""
+    """Frame offset -> the keyframe image held there (module docstring), for one window of ``numbers`` (the
+    window's frame numbers; the whole shot's for a one-window shot). Keyframes outside it are not its own."""
     count = len(numbers)
     latent_frames = -(-count // 4)
     sampled = [int(math.floor((j + 0.5) * count / latent_frames)) for j in range(latent_frames)]
     holds: dict[int, tuple[int, np.ndarray]] = {}
     for keyframe in shot.params.keyframes:
+        if keyframe["frame"] not in numbers:
+            continue
         k = numbers.index(keyframe["frame"])
         nearest = min(sampled, key=lambda s: (abs(s - k), s))
         for offset in range(min(k, nearest), max(k, nearest) + 1):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+import conformance  # noqa: E402
 from conformance import FRAME_TOLERANCE, Shot, engine_output, levels, load_stock_pipeline, stock_arguments, stock_output
 from engine.errors import ParamsError
 from engine.formats.params import GenerateParams
@@ -211,7 +212,7 @@ def test_every_window_containing_a_keyframe_is_conditioned_on_it(scene, tmp_path
     shot = Shot(scene["many"], replace(scene["base"], keyframes=pins(scene["boards"] * 2, frames)))
     inputs, windows = engine_window_inputs(shot, tmp_path)
     assert len(windows) == 3
-    covered = 0
+    covered = held = 0
     for window, window_in in zip(windows, inputs):
         for frame, image in zip(frames, scene["boards"] * 2):
             index = frame - 1001
@@ -219,7 +220,13 @@ def test_every_window_containing_a_keyframe_is_conditioned_on_it(scene, tmp_path
                 offset = index - window.start
                 assert np.array_equal(window_in.control[offset], pixels_of(image)) and not window_in.generate[offset].any()
                 covered += 1
+        # and the frames held around each keyframe, by the documented rule applied to this window's own frames
+        numbers = list(range(1001 + window.start, 1001 + window.stop))
+        for offset, image in conformance.keyframe_holds(shot, numbers).items():
+            assert np.array_equal(window_in.control[offset], image) and not window_in.generate[offset].any(), (window, offset)
+            held += 1
     assert covered >= len(frames) + 1  # some keyframe lies in two windows' overlap
+    assert held > covered  # frames were held beside the keyframes themselves
 
 
 def pixels_of(path):
