@@ -159,3 +159,24 @@ def test_a_shot_waits_for_its_set_reference_and_fails_with_it(tmp_path):
     outcomes["sh010"].status = "failed"
     assert _next_ready(queue, shots, outcomes) is None and not queue
     assert outcomes["sh030"].status == "failed" and "set reference, shot 'sh010', failed" in outcomes["sh030"].message
+
+
+@pytest.mark.parametrize("seed", [2**31, -1])
+def test_a_seed_outside_the_32_bit_range_is_refused_with_the_range(tmp_path, blends, seed):
+    path = write(tmp_path, f'''
+[[shots]]
+name = "sh010"
+blend = "{blends['seq01']}"
+prompt = "a"
+seed = {seed}
+
+[[shots]]
+name = "sh020"
+blend = "{blends['seq01']}"
+prompt = "b"
+seed = {2**31 - 1}
+''')
+    with pytest.raises(ShotListError) as error:
+        load_shot_list(path)
+    assert len(error.value.problems) == 1  # the largest 32-bit seed is fine
+    assert "sh010" in error.value.problems[0] and "2147483647" in error.value.problems[0]

@@ -100,6 +100,24 @@ def test_esc_cancels_in_every_phase(shot, tmp_path, slow_phase, generate_op, pha
         assert engine_session.current() is not None and engine_session.current().process.pid != worker.pid  # ...and started afresh
 
 
+def test_the_cancel_button_stops_a_take_mid_denoising(shot, tmp_path, slow_phase, generate_op):
+    """The panel's Cancel (neural_previs.cancel), pressed while the take denoises: the same clean stop as Esc."""
+    slow_phase.write_text("")
+    engine_session = extension("addon.engine_session")
+    before = strip_snapshot(shot)
+    assert not bpy.ops.neural_previs.cancel.poll()  # nothing to cancel yet
+    assert bpy.ops.np_test.generate(steps=200) == {"RUNNING_MODAL"}
+    operator = generate_op.runs[-1]
+    generation = operator._generation
+    pump(operator, until=lambda result: PHASES["denoising"](generation.progress.text))
+    worker = engine_session.current().process
+    assert bpy.ops.neural_previs.cancel() == {"FINISHED"}
+    assert pump(operator) == {"CANCELLED"}
+    assert generation.progress.text == "Cancelled" and nothing_runs() and strip_snapshot(shot) == before
+    assert files_under(tmp_path / "takes") == []
+    assert worker.poll() is None and engine_session.current().process is worker  # stopped within a step, still warm
+
+
 def test_loading_another_file_mid_take_cancels_it(shot, tmp_path, slow_phase, generate_op):
     slow_phase.write_text("")
     engine_session = extension("addon.engine_session")

@@ -117,6 +117,14 @@ def test_take_from_before_32_bit_seeds_imports_with_its_seed_kept(empty_scene, t
     strip = strips_of(empty_scene)["Scene_take_001"]
     assert strip["neural_previs"]["resolved"]["seed"] == str(record["resolved"]["seed"])
     assert strip["neural_previs"]["resolved"]["steps"] == 2
+    # Apply Settings copies the rest and leaves the seed to be drawn; Use This Seed says why it cannot
+    settings = empty_scene.neural_previs
+    settings.seed, settings.random_seed, settings.steps = 5, True, 30
+    assert bpy.ops.neural_previs.take_apply_settings(strip="Scene_take_001") == {"FINISHED"}
+    assert (settings.seed, settings.random_seed, settings.steps, settings.prompt) == (5, True, 2, "a rainy neon street")
+    with pytest.raises(RuntimeError, match=rf"'Scene_take_001' has no seed that fits the Seed field \({record['resolved']['seed']}\)"):
+        bpy.ops.neural_previs.take_use_seed(strip="Scene_take_001")
+    assert (settings.seed, settings.random_seed) == (5, True)
     blend = tmp_path / "old.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     bpy.ops.wm.open_mainfile(filepath=str(blend))
