@@ -1,12 +1,12 @@
-"""The Wan VACE architectures the benchmarks build with random weights: speed and memory do not
-depend on the weights' values, and nothing is downloaded.
+"""The architectures the benchmarks build with random weights: speed and memory do not depend on the
+weights' values, and nothing is downloaded.
 
 Configs are declared once: the published diffusers configs of Wan-AI/Wan2.1-VACE-{1.3B,14B}-diffusers
 (transformer/config.json; the text encoder is google/umt5-xxl's, the VAE ``AutoencoderKLWan``'s
-defaults) here, and the tiny architecture in the engine's own ``engine.backends.tiny_random``,
-whose builder makes the ``tiny`` components (the tiny-random model's weights). Used by
-``benchmarks/engine.py``, ``benchmarks/memory.py`` and the tests that size the real models on
-PyTorch's ``meta`` device.
+defaults) and of the three models ``animatediff-controlnet`` combines (``ANIMATEDIFF``, below) here,
+and the tiny architecture in the engine's own ``engine.backends.tiny_random``, whose builder makes the
+``tiny`` components (the tiny-random model's weights). Used by ``benchmarks/engine.py``,
+``benchmarks/memory.py`` and the tests that size the real models on PyTorch's ``meta`` device.
 """
 
 from __future__ import annotations
@@ -40,6 +40,80 @@ UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers
                 relative_attention_num_buckets=32, relative_attention_max_distance=128,
                 feed_forward_proj="gated-gelu", tie_word_embeddings=False)
 WAN_VAE: dict = {}  # AutoencoderKLWan's defaults are the Wan 2.1 VAE
+
+
+# --- AnimateDiff + depth ControlNet on Stable Diffusion 1.5 (the animatediff-controlnet backend) ---
+# The config.json files of the repositories the catalog names (engine/models/catalog.py, engine/backends/__init__.py),
+# architecture keys only. Built from these, each module's float32 parameters come to the size the Hub lists for its
+# safetensors file (tests/engine/test_memory_estimate.py checks it): UNet 3.44 GB, text encoder 492 MB, VAE 335 MB,
+# motion adapter 1.67 GB, ControlNet 1.45 GB.
+_SD15_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+_SD15_UP = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+#: stable-diffusion-v1-5/stable-diffusion-v1-5 unet/config.json (``UNet2DConditionModel``).
+SD15_UNET = dict(
+    act_fn="silu", attention_head_dim=8, block_out_channels=[320, 640, 1280, 1280], center_input_sample=False,
+    cross_attention_dim=768, down_block_types=_SD15_DOWN, downsample_padding=1, flip_sin_to_cos=True, freq_shift=0,
+    in_channels=4, layers_per_block=2, mid_block_scale_factor=1, norm_eps=1e-5, norm_num_groups=32, out_channels=4,
+    sample_size=64, up_block_types=_SD15_UP,
+)
+#: stable-diffusion-v1-5/stable-diffusion-v1-5 text_encoder/config.json (``CLIPTextModel``, CLIP ViT-L/14's text tower).
+SD15_TEXT_ENCODER = dict(
+    vocab_size=49408, hidden_size=768, intermediate_size=3072, projection_dim=768, num_hidden_layers=12,
+    num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5,
+    pad_token_id=1, bos_token_id=0, eos_token_id=2,
+)
+#: stable-diffusion-v1-5/stable-diffusion-v1-5 vae/config.json (``AutoencoderKL``).
+SD15_VAE = dict(
+    act_fn="silu", block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4,
+    up_block_types=["UpDecoderBlock2D"] * 4, in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+    norm_num_groups=32, sample_size=512, scaling_factor=0.18215,
+)
+#: guoyww/animatediff-motion-adapter-v1-5-3 config.json (``MotionAdapter``; AnimateDiff v3: no mid-block motion module,
+#: as the AnimateDiff repository's configs/inference/inference-v3.yaml has it).
+MOTION_ADAPTER_V1_5_3 = dict(
+    block_out_channels=[320, 640, 1280, 1280], motion_layers_per_block=2, motion_max_seq_length=32,
+    motion_mid_block_layers_per_block=1, motion_norm_num_groups=32, motion_num_attention_heads=8,
+    use_motion_mid_block=False,
+)
+#: lllyasviel/control_v11f1p_sd15_depth config.json (``ControlNetModel``); every ControlNet 1.1 for SD 1.5 has this
+#: architecture (lllyasviel/ControlNet-v1-1-nightly: "exactly same architecture" as 1.0).
+CONTROLNET_V11_SD15 = dict(
+    act_fn="silu", attention_head_dim=8, block_out_channels=[320, 640, 1280, 1280], class_embed_type=None,
+    conditioning_embedding_out_channels=[16, 32, 96, 256], controlnet_conditioning_channel_order="rgb",
+    cross_attention_dim=768, down_block_types=_SD15_DOWN, downsample_padding=1, flip_sin_to_cos=True, freq_shift=0,
+    in_channels=4, layers_per_block=2, mid_block_scale_factor=1, norm_eps=1e-5, norm_num_groups=32,
+    num_class_embeds=None, only_cross_attention=False, projection_class_embeddings_input_dim=None,
+    resnet_time_scale_shift="default", upcast_attention=False, use_linear_projection=False,
+)
+#: ``animatediff-sd15``: what ``engine.backends.animatediff`` loads, component by component.
+ANIMATEDIFF = {"unet": SD15_UNET, "motion_adapter": MOTION_ADAPTER_V1_5_3, "controlnet": CONTROLNET_V11_SD15,
+               "text_encoder": SD15_TEXT_ENCODER, "vae": SD15_VAE}
+#: The text encoder's prompt length (the CLIP tokenizer pads to ``max_position_embeddings``).
+SD15_PROMPT_TOKENS = SD15_TEXT_ENCODER["max_position_embeddings"]
+
+
+def build_animatediff(device: str, dtype) -> dict:
+    """The modules ``AnimateDiffControlNetPipeline`` runs, built as the engine loads them (every component in
+    ``dtype``): ``unet`` is the ``UNetMotionModel`` the pipeline makes of the SD 1.5 UNet and the motion adapter
+    (``UNetMotionModel.from_unet2d``; weights are not copied: on ``meta`` there are none), then ``controlnet``,
+    ``text_encoder`` and ``vae``, each in eval mode without gradients."""
+    import torch
+    from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    previous = torch.get_default_dtype()
+    try:
+        with torch.device(device):
+            torch.set_default_dtype(dtype)
+            unet = UNetMotionModel.from_unet2d(UNet2DConditionModel(**SD15_UNET), MotionAdapter(**MOTION_ADAPTER_V1_5_3),
+                                               load_weights=False)
+            built = dict(unet=unet, controlnet=ControlNetModel(**CONTROLNET_V11_SD15),
+                         text_encoder=CLIPTextModel(CLIPTextConfig(**SD15_TEXT_ENCODER)), vae=AutoencoderKL(**SD15_VAE))
+    finally:
+        torch.set_default_dtype(previous)
+    for module in built.values():
+        module.eval().requires_grad_(False)
+    return built
 
 
 #: Denoising experts per model (Wan2.2 A14B has two of its architecture); the others have one.

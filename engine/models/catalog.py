@@ -7,10 +7,13 @@ here: the preferences, ``hello``, ``python -m engine download`` and the Download
 this table.
 
 Where the numbers come from:
-- ``gpu_memory_gb``: what ``benchmarks/memory.py`` counts at 832x480x81 (live tensors of the real
-  modules on PyTorch's meta device; docs/speed.md, "Memory, counted without a GPU"), per
-  ``--offload`` profile. ``none`` is the profile as the engine runs it on a card too small for every
-  weight (the text encoder kept in host memory and lent to the GPU per new prompt). The count is a
+- ``gpu_memory_gb``: what ``benchmarks/memory.py`` counts (live tensors of the real modules on
+  PyTorch's meta device, no GPU; docs/speed.md, "Memory, counted without a GPU"), per ``--offload``
+  profile, at the backend's working size and one window: Wan 832x480x81, AnimateDiff 512x512x16
+  (``CATALOG_COUNTS`` there; ``python benchmarks/memory.py --catalog`` prints them, and
+  tests/engine/test_memory_estimate.py fails when a figure here differs). ``none`` is the profile as
+  the engine runs it on a card too small for every weight (a text encoder as large as UMT5-XXL kept
+  in host memory and lent to the GPU per new prompt; CLIP's stays on the GPU). The count is a
   floor: on the H200 the allocator held 1.3 GB more (run 3), plus ~0.5 GB of CUDA context, which is
   what ``card_gb`` adds before rounding up to a card size.
 - ``download_gb``: the files ``python -m engine download`` fetches (``repo_files.needed_files``), as
@@ -130,7 +133,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             "animatediff-controlnet", "animatediff-controlnet", "stable-diffusion-v1-5/stable-diffusion-v1-5",
             (ANIMATEDIFF_MOTION_ADAPTER, ANIMATEDIFF_DEPTH_CONTROLNET), title="AnimateDiff + depth ControlNet (SD 1.5)",
             description="Stable Diffusion 1.5 with a motion adapter and a depth ControlNet, 512x512, restyle only.",
-            licence="CreativeML-OpenRAIL-M", download_gb=7.6,
+            licence="CreativeML-OpenRAIL-M", download_gb=7.6, gpu_memory_gb={"group": 6.6, "none": 10.1},
         ),
     )
 }

@@ -236,6 +236,8 @@ def test_preferences_rows_show_size_gpu_licence_state_and_local_folders(models_f
     assert (wan["licence"], wan["download_gb"]) == ("Apache-2.0", 20.5)
     assert ui_models.gpu_text(wan) == "Needs 8 GB GPU for Least Memory (5.3 GB counted), 24 GB GPU for Fastest (18.2 GB counted)"
     assert ui_models.state_text(wan) == ("Not downloaded", "CANCEL")
-    assert ui_models.gpu_text(rows["animatediff-controlnet"]) == "GPU memory: not counted yet"
+    assert ui_models.gpu_text(rows["animatediff-controlnet"]) == (
+        "Needs 12 GB GPU for Least Memory (6.6 GB counted), 12 GB GPU for Fastest (10.1 GB counted)")
+    assert ui_models.gpu_text(rows["tiny-random"]) == "GPU memory: not counted yet"  # built locally: nothing counted
     assert rows[str(local)]["local"] and rows[str(local)]["backend"] == "wan-vace"
     assert ui_models.state_text(rows[str(local)]) == (f"Installed: {local}", "CHECKMARK")

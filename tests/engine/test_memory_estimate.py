@@ -52,3 +52,52 @@ def test_hosting_the_text_encoder_makes_the_1_3b_fit_a_24_gb_card(memory):
     hosted = memory.unconstrained_profile("vace-1.3b", 832, 480, 81, hosted_text_encoder=True)
     assert resident["peak_bytes"] + HEADROOM > 24e9
     assert hosted["peak_bytes"] + HEADROOM <= 24e9
+
+
+def test_animatediff_configs_build_the_modules_the_hub_lists():
+    """The configs in architectures.py, built on ``meta`` in float32, come to the sizes the Hugging Face
+    Hub lists for those repositories' float32 safetensors files (stable-diffusion-v1-5: unet 3.44 GB,
+    text_encoder 492 MB, vae 335 MB; guoyww/animatediff-motion-adapter-v1-5-3 1.67 GB;
+    lllyasviel/control_v11f1p_sd15_depth 1.45 GB); the motion UNet the pipeline makes holds exactly the
+    UNet's and the adapter's parameters."""
+    import torch
+    from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    architectures = load_benchmark("architectures")
+    with torch.device("meta"):
+        built = {
+            "unet": UNet2DConditionModel(**architectures.SD15_UNET),
+            "text_encoder": CLIPTextModel(CLIPTextConfig(**architectures.SD15_TEXT_ENCODER)),
+            "vae": AutoencoderKL(**architectures.SD15_VAE),
+            "motion_adapter": MotionAdapter(**architectures.MOTION_ADAPTER_V1_5_3),
+            "controlnet": ControlNetModel(**architectures.CONTROLNET_V11_SD15),
+        }
+    parameters = {name: sum(p.numel() for p in module.parameters()) for name, module in built.items()}
+    listed_gb = {"unet": 3.44, "motion_adapter": 1.67, "controlnet": 1.45}
+    listed_mb = {"text_encoder": 492, "vae": 335}
+    assert {name: round(4 * parameters[name] / 1e9, 2) for name in listed_gb} == listed_gb
+    assert {name: round(4 * parameters[name] / 1e6) for name in listed_mb} == listed_mb
+    motion_unet = architectures.build_animatediff("meta", torch.bfloat16)["unet"]
+    assert sum(p.numel() for p in motion_unet.parameters()) == parameters["unet"] + parameters["motion_adapter"]
+    assert {p.dtype for p in motion_unet.parameters()} == {torch.bfloat16}  # as the engine loads it
+
+
+def test_catalog_gpu_memory_is_what_memory_py_counts(memory):
+    """Every downloadable model in the catalog has the figures memory.py counts for it, rounded as the
+    catalog writes them, at its backend's working size (largest frame, one window); models built on
+    this machine (tiny-random) have none."""
+    from engine.backends import get_spec
+    from engine.models.catalog import KNOWN_MODELS
+
+    downloadable = {name for name, model in KNOWN_MODELS.items() if model.repos}
+    assert set(memory.CATALOG_COUNTS) == downloadable
+    for name, model in KNOWN_MODELS.items():
+        if name not in downloadable:
+            assert model.gpu_memory_gb == {}, name
+            continue
+        _, (width, height, frames), _ = memory.CATALOG_COUNTS[name]
+        spec = get_spec(model.backend)
+        assert (width * height, frames) == (spec.max_pixels, spec.window), name
+        assert width % spec.size_multiple == 0 == height % spec.size_multiple and spec.frame_rule.accepts(frames), name
+        assert model.gpu_memory_gb == memory.catalog_gb(name), name
