@@ -118,7 +118,7 @@ class DownloadJob:
         elif isinstance(event, protocol.Downloaded):
             self._end("finished", f"{self.model} is downloaded ({event.paths[0] if event.paths else self.models_folder})")
         elif isinstance(event, protocol.Error):
-            self._end("failed", download_failure_message(event.message, event.extra, self.models_folder))
+            self._end("failed", download_failure_message(event.message, event.extra, self.models_folder, self.log_path))
         elif event is None:  # the process ended without its last word
             code = self._process.wait()
             if self.outcome is None:

@@ -80,8 +80,9 @@ def delete_model(model: str, models_folder: str) -> list[Path]:
     return removed
 
 
-def download_failure_message(event_message: str, details: dict, models_folder: str) -> str:
-    """The engine's download error, worded for an artist: Blender's buttons and fields, never a command-line flag."""
+def download_failure_message(event_message: str, details: dict, models_folder: str, log_path=None) -> str:
+    """The engine's download error, worded for an artist: Blender's buttons and fields, never a command-line flag.
+    The known causes say what to do; any other names the download's log (``log_path``), where the details are."""
     reason = details.get("reason")
     repo = details.get("repo") or ""
     folder = models_folder or str(hub_cache_for(models_folder))
@@ -106,4 +107,5 @@ def download_failure_message(event_message: str, details: dict, models_folder: s
         return f"Another download of {repo} is running (another Blender or a terminal): wait for it, then press Download again"
     if reason == "damaged":
         return f"A file of {repo} arrived damaged and was discarded: press Download again"
-    return event_message[:1].upper() + event_message[1:] if event_message else "The download failed"
+    message = event_message[:1].upper() + event_message[1:] if event_message else "The download failed"
+    return f"{message} (details: {log_path})" if log_path else message

@@ -165,3 +165,12 @@ def test_download_failures_are_worded_for_blender_without_command_line_flags(rea
     message = download_failure_message(engine_line, {"reason": reason, "repo": "lab/x", "file": "a.safetensors",
                                                      "folder": "/m", "needed": 2e10, "free": 1e9}, "/m")
     assert "--" not in message and "\n" not in message and message != engine_line
+
+
+def test_a_download_failure_of_no_known_cause_names_the_log():
+    from neural_previs.addon.model_store import download_failure_message
+
+    log = "/Usér Nàme/logs/model-download.log"
+    message = download_failure_message("unexpected: the server sent garbage", {"reason": "other"}, "/m", log)
+    assert message == f"Unexpected: the server sent garbage (details: {log})"
+    assert log not in download_failure_message("x", {"reason": "network"}, "/m", log)  # a known cause says what to do
