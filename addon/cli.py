@@ -17,7 +17,7 @@ from ..engine.formats.params import QUALITIES
 from ..engine.generation.controls import parse_control_argument
 from ..engine.generation.keyframes import parse_keyframe_argument
 from .generation import NO_PLATE, NO_PLATE_TO_KEEP, Generation, GenerationError, GenerationRequest
-from ..engine.models.loras import parse_lora_argument
+from ..engine.formats.lora_entries import parse_lora_argument
 from .generation import NO_PLATE, Generation, GenerationError, GenerationRequest
 from .properties import SCENE_OFFLOAD_ITEMS
 

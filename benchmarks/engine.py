@@ -546,7 +546,7 @@ class ModelRun:
 
     def steps_only(self, switches) -> dict:
         """A few denoising steps of the first window through the engine's ``Backend.denoise``."""
-        from engine.generation.generate import Request
+        from engine.generation.request import Request
 
         bench = self.bench
         self.adopt(switches)

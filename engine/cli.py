@@ -22,7 +22,7 @@ from . import __version__
 from .formats.params import DTYPES, MODES, OFFLOAD_PROFILES, QUALITIES, WEIGHT_STORAGES, GenerateParams
 from .generation.controls import parse_control_argument
 from .generation.keyframes import parse_keyframe_argument
-from .models.loras import parse_lora_argument
+from .formats.lora_entries import parse_lora_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REQUEST_ID = "generate"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..generation.generate import Request
+    from ..generation.request import Request
     from ..generation.runtime import Runtime
     from ..generation.windows import WindowInputs
     from ..models.weights import ResolvedModel

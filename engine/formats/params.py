@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ParamsError
-from ..models.loras import check_loras, normalize_loras
+from .lora_entries import check_loras, normalize_loras
 
 MODES = ("restyle", "selective")
 QUALITIES = ("final", "preview", "draft", "draft-preview")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineError
-from ..models.loras import normalize_loras
+from .lora_entries import normalize_loras
 from .params import GenerateParams
 
 PARAM_KEYS = {f.name for f in dataclasses.fields(GenerateParams)}

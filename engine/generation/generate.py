@@ -26,6 +26,7 @@ from ..formats.bundle import Bundle, read_bundle, validate_pixels
 from ..errors import GenerationCancelled, ParamsError
 from ..formats.params import GenerateParams, draw_seed
 from .progress import ProgressTracker, Reporter
+from .request import Request
 from .session import Session
 from .shot import ShotConditioning, build_shot_conditioning, window_inputs
 from .snapping import Window, plan_size, plan_windows
@@ -40,20 +41,6 @@ from .windows import blend_window
 from .composite import keep_plate
 from .keyframes import paste_exact
 from . import carry
-
-
-@dataclass
-class Request:
-    """A generation with its defaults resolved (what take.json records under ``resolved``)."""
-
-    params: GenerateParams
-    steps: int
-    """Denoising steps per window."""
-    guidance: float
-    seed: int
-    """The take's seed; window i uses seed + i."""
-    loras: tuple = ()
-    """The take's LoRAs, checked (``engine.models.loras.ResolvedLora``; the draft LoRA included)."""
 
 
 @dataclass

@@ -17,7 +17,8 @@ from engine.cli import build_parser, params_from_args
 from engine.errors import EngineError, ParamsError
 from engine.formats.params import GenerateParams
 from engine.models import lora_keys
-from engine.models.loras import LoraError, parse_lora_argument, read_header
+from engine.formats.lora_entries import parse_lora_argument
+from engine.models.loras import LoraError, read_header
 from engine.speed import quality
 from engine_testlib import make_bundle
 
@@ -204,7 +205,7 @@ def test_compiled_blocks_run_eagerly_with_style_loras_and_compiled_with_the_draf
     from dataclasses import replace as with_fields
 
     from engine.backends import load_backend
-    from engine.generation.generate import Request
+    from engine.generation.request import Request
     from engine.models.loras import ResolvedLora
 
     backend = load_backend("wan-vace")
