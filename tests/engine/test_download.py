@@ -266,3 +266,34 @@ def test_a_snapshot_missing_a_recorded_file_is_not_loaded(repo_files, env, monke
         resolve_model(REPO_ID)
     entry = next(m for m in __import__("engine.models.weights", fromlist=["x"]).known_models() if m["name"] == "wan-vace-1.3b")
     assert entry["installed"] is False
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is how the test gives the command a terminal")
+def test_download_in_a_terminal_draws_one_bar_then_says_the_model_is_complete(repo_files, env):
+    """On a terminal the command draws progress/DownloadBar on one line (no JSON); a pipe gets JSON (above)."""
+    import pty
+
+    main, child = pty.openpty()
+    with LocalHub({REPO_ID: Repo(dict(repo_files))}) as hub:
+        process = subprocess.Popen([sys.executable, "-m", "engine", "download", REPO_ID], cwd=REPO_ROOT,
+                                   env={**env, "HF_ENDPOINT": hub.url}, stdout=child, stderr=subprocess.PIPE)
+        os.close(child)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+    os.close(main)
+    text = shown.decode()
+    total_mb = sum(len(repo_files[p]) for p in needed(repo_files)) / 1e6
+    assert "{" not in text  # no protocol line on a terminal
+    redraws = text.split("\r\x1b[K")[1:]
+    assert len(redraws) >= 2 and all(r.startswith("[") for r in redraws)
+    assert f"/ {total_mb:.1f} MB" in redraws[-1] and redraws[-1].startswith("[" + "#" * 10)  # a full bar at the end
+    snapshot = hub_cache(env) / "models--studio--tiny-vace" / "snapshots" / ("a" * 40)
+    assert text.rstrip().endswith(f"{REPO_ID} is complete: {snapshot}")

@@ -2,14 +2,11 @@
 when stdout is a terminal; a pipe gets protocol JSON lines instead)."""
 
 import io
-import signal
 
 import pytest
 
-from engine import cli
 from engine.models.download import DownloadProgress
 from engine.progress_bar import DownloadBar, ProgressBar
-from engine.worker import protocol
 
 
 def test_progress_bar_shows_phase_steps_eta_and_notes():
@@ -91,49 +88,3 @@ def test_a_bar_never_drawn_writes_nothing_when_finished():
 
 def test_a_model_of_unknown_size_draws_an_empty_bar():
     assert drawn(progress(0, total=0)) == f"{ERASE}{blocks(0)} 0 B / 0 B  {TRANSFORMER}"
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.fixture
-def scripted_download(monkeypatch, tmp_path):
-    """`python -m engine download lab/tiny` in-process, the Hub replaced by a scripted sequence of reports."""
-    reports = [progress(0, total=3_000_000, file="model_index.json"),
-               progress(1_500_000, total=3_000_000, speed=500_000.0, eta=3.0),
-               progress(3_000_000, total=3_000_000, speed=500_000.0, eta=0.0, file="")]
-    snapshot = tmp_path / "hub" / "models--lab--tiny" / "snapshots" / "abc"
-
-    def download_model(name, hub_cache, report):
-        assert (name, hub_cache) == ("lab/tiny", tmp_path / "hub")
-        for update in reports:
-            report(update)
-        return [snapshot]
-
-    monkeypatch.setattr("engine.models.download.download_model", download_model)
-    sigterm = signal.getsignal(signal.SIGTERM)  # the command turns SIGTERM into an interrupt
-    yield reports, snapshot, cli.build_parser().parse_args(["download", "lab/tiny", "--models-dir", str(tmp_path)])
-    signal.signal(signal.SIGTERM, sigterm)
-
-
-def test_download_on_a_terminal_draws_the_bar_then_says_the_model_is_complete(scripted_download):
-    reports, snapshot, args = scripted_download
-    out = Terminal()
-    assert cli._download(args, out) == cli.EXIT_OK
-    assert out.getvalue() == drawn(*reports, finish=True) + f"lab/tiny is complete: {snapshot}\n"
-
-
-def test_download_to_a_pipe_writes_protocol_lines_and_no_bar(scripted_download):
-    reports, snapshot, args = scripted_download
-    out = io.StringIO()  # not a terminal: a script or Blender reads it
-    assert cli._download(args, out) == cli.EXIT_OK
-    text = out.getvalue()
-    assert "\r" not in text and "\033" not in text and "#" not in text
-    events = [protocol.parse_message(line) for line in text.splitlines()]
-    assert [type(e) for e in events] == [protocol.DownloadProgress] * 3 + [protocol.Downloaded]
-    for event, sent in zip(events, reports):
-        assert event.id == "download"
-        assert (event.done, event.total, event.speed, event.eta, event.file) == (sent.done, sent.total, sent.speed, sent.eta, sent.file)
-    assert (events[-1].model, events[-1].paths, events[-1].total) == ("lab/tiny", [str(snapshot)], 3_000_000)
