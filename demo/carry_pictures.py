@@ -80,20 +80,12 @@ def carry_picture(bundle_dir: Path, renders: dict, folder: Path, output: Path) -
 
 
 def main() -> int:
-    bpy = start_blender_with_extension()
-    import numpy as np
-    from PIL import Image
-
-    from demo.textured_set import build_textured_set, render_true_frames
+    start_blender_with_extension()
+    from demo.textured_set import set_bundle_and_truth
 
     output = REPO / "docs" / "images" / "carry.png"
     with tempfile.TemporaryDirectory() as folder:
-        bpy.ops.wm.read_homefile(use_empty=True)
-        scene = build_textured_set(bpy.context.scene, WIDTH, HEIGHT, LAST_FRAME)
-        directory = Path(folder) / "bundle"
-        assert bpy.ops.neural_previs.render_conditioning(directory=str(directory)) == {"FINISHED"}
-        paths = render_true_frames(scene, Path(folder) / "renders")
-        renders = {frame: np.asarray(Image.open(path).convert("RGB")) for frame, path in paths.items()}
+        directory, renders = set_bundle_and_truth(Path(folder), WIDTH, HEIGHT, LAST_FRAME)
         numbers = carry_picture(directory, renders, Path(folder), output)
     print(f"wrote {output}: frame {numbers['frame']} keeps {numbers['kept_fraction']:.0%} of its pixels exactly from take A, "
           f"mean error {numbers['mean_error']:.2f} levels against its own render")

@@ -81,21 +81,13 @@ def qc_picture(bundle, renders, output: Path) -> None:
 
 
 def main() -> int:
-    bpy = start_blender_with_extension()
-    import numpy as np
-    from PIL import Image
-
-    from demo.textured_set import build_textured_set, render_true_frames
+    start_blender_with_extension()
+    from demo.textured_set import set_bundle_and_truth
     from engine.formats.bundle import read_bundle
 
     images = REPO / "docs" / "images"
     with tempfile.TemporaryDirectory() as folder:
-        bpy.ops.wm.read_homefile(use_empty=True)
-        scene = build_textured_set(bpy.context.scene, WIDTH, HEIGHT, LAST_FRAME)
-        directory = Path(folder) / "bundle"
-        assert bpy.ops.neural_previs.render_conditioning(directory=str(directory)) == {"FINISHED"}
-        paths = render_true_frames(scene, Path(folder) / "renders")
-        renders = {frame: np.asarray(Image.open(path).convert("RGB")) for frame, path in paths.items()}
+        directory, renders = set_bundle_and_truth(Path(folder), WIDTH, HEIGHT, LAST_FRAME)
         bundle = read_bundle(directory)
         reprojection_picture(bundle, renders, images / "reprojection.png")
         qc_picture(bundle, renders, images / "qc.png")

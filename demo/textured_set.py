@@ -147,3 +147,17 @@ def render_true_frames(scene: bpy.types.Scene, folder: Path) -> dict[int, Path]:
     finally:
         scene.frame_set(current)
     return paths
+
+
+def set_bundle_and_truth(folder: Path, width: int, height: int, last_frame: int) -> tuple[Path, dict]:
+    """In a new empty file, the textured set's bundle (the installed extension's Render Conditioning) in
+    ``folder/bundle`` and its true frames (Cycles) as RGB arrays by frame number."""
+    import numpy as np
+    from PIL import Image
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = build_textured_set(bpy.context.scene, width, height, last_frame)
+    directory = Path(folder) / "bundle"
+    assert bpy.ops.neural_previs.render_conditioning(directory=str(directory)) == {"FINISHED"}
+    paths = render_true_frames(scene, Path(folder) / "renders")
+    return directory, {frame: np.asarray(Image.open(path).convert("RGB")) for frame, path in paths.items()}
